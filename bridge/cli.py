@@ -1,0 +1,292 @@
+"""The ``cortex-bridge`` command: ``run``, ``check``, ``demo``, ``simulate``, ``bench``.
+
+Operator mistakes end in one clear line per problem on stderr and a documented exit code
+(:class:`~bridge.errors.ExitCode`), never a traceback: every :class:`BridgeError` is
+caught here, Ctrl-C ends quietly with 130, and argparse usage errors exit 2.
+
+The daemon, demo, simulator and benchmark modules are imported only by the command
+that needs them, so ``--help`` and ``check`` stay fast and a module that is missing from
+an installation breaks only its own command (with a one-line message, exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from bridge import __version__
+from bridge.config import (
+    Settings,
+    apply_overrides,
+    load_settings,
+    preflight,
+    secret_file_warnings,
+)
+from bridge.errors import BridgeError, ExitCode
+
+PROG = "cortex-bridge"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+log = logging.getLogger("bridge.cli")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+# --- logging --------------------------------------------------------------------------------
+
+
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stderr`` is *now* (pytest and embedders replace it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
+def configure_logging(level: str) -> None:
+    """Root logging to stderr with time, level and logger name (journald keeps stderr).
+
+    Idempotent: a second call only changes the level, so ``main`` can run repeatedly
+    in one process (tests) without duplicating lines.
+    """
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        root.addHandler(handler)
+
+
+# --- lazy command targets -------------------------------------------------------------------
+
+
+def _load(module_name: str, attr: str, command: str) -> Callable[..., Any]:
+    """``module_name.attr``, imported now; a clear :class:`BridgeError` if it is missing.
+
+    Tests replace this function to stand in for modules that don't exist yet.
+    """
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or module_name
+        if missing == "bridge" or missing.startswith("bridge."):
+            # our own module, or one it needs, is not part of this installation yet
+            raise BridgeError(f"{command} is not available yet ({missing} is missing)") from None
+        raise BridgeError(
+            f"{command}: the Python module {missing!r} is missing; "
+            "reinstall cortex-bridge with its dependencies"
+        ) from None
+    target = getattr(module, attr, None)
+    if not callable(target):
+        raise BridgeError(f"{command} is not available yet ({module_name}.{attr} is missing)")
+    return target  # type: ignore[no-any-return]
+
+
+def _finish(result: object) -> int:
+    """Run a coroutine to completion if the target returned one; its int is the exit code."""
+    if inspect.iscoroutine(result):
+        result = asyncio.run(result)
+    if result is None:
+        return int(ExitCode.OK)
+    if isinstance(result, int):
+        return int(result)
+    raise TypeError(f"command returned {result!r}, not an exit code")
+
+
+# --- settings for run/check -----------------------------------------------------------------
+
+
+def _settings_for(args: argparse.Namespace) -> Settings:
+    """Load, apply ``--log-level``, start logging, warn about exposed secrets, preflight."""
+    config: Path | None = args.config
+    settings = load_settings(config)
+    if args.log_level:
+        settings = apply_overrides(settings, {"log.level": args.log_level})
+    configure_logging(settings.log.level)
+    for warning in _permission_warnings(settings, config):
+        log.warning("%s", warning)
+    preflight(settings)
+    return settings
+
+
+def _permission_warnings(settings: Settings, config: Path | None) -> list[str]:
+    """The config file, and the secret file when it is the one in use."""
+    warnings = secret_file_warnings(config) if config else []
+    cortex = settings.cortex
+    if not cortex.client_secret.get_secret_value() and cortex.client_secret_file:
+        warnings += secret_file_warnings(Path(cortex.client_secret_file))
+    return warnings
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings_for(args)
+    return _finish(_load("bridge.daemon", "run", "run")(settings))
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    settings = _settings_for(args)
+    return _finish(_load("bridge.daemon", "check", "check")(settings))
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level or "info")
+    run_demo = _load("bridge.demo", "run_demo", "demo")
+    return _finish(run_demo(duration=args.duration, headsets=args.headsets))
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    """The simulator owns its options; they are parsed here so its import stays lazy."""
+    simulator = _load("bridge.simulator.cli", "add_arguments", "simulate")
+    run = _load("bridge.simulator.cli", "run", "simulate")
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} simulate", description="Run a Cortex-compatible simulator."
+    )
+    simulator(parser)
+    try:
+        sim_args = parser.parse_args(args.sim_argv)
+    except SystemExit as exc:
+        return _system_exit_code(exc)
+    configure_logging(getattr(sim_args, "log_level", None) or "info")
+    return _finish(run(sim_args))
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level or "info")
+    return _finish(_load("bridge.bench", "main", "bench")(args))
+
+
+# --- parser ---------------------------------------------------------------------------------
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
+    return value
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        "-c",
+        type=Path,
+        metavar="FILE",
+        help="TOML config file (without it: defaults and CORTEX_BRIDGE_* variables only)",
+    )
+    _add_log_level(parser, "overrides log.level")
+
+
+def _add_log_level(parser: argparse.ArgumentParser, extra: str = "default info") -> None:
+    parser.add_argument(
+        "--log-level", choices=LOG_LEVELS, type=str.lower, help=f"log verbosity ({extra})"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; each subcommand stores its handler in ``args.handler``."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Bridge the Emotiv Cortex service to Lab Streaming Layer and OSC.",
+        epilog="Exit codes: 0 ok, 1 failure, 2 bad command line or configuration, "
+        "3 credentials refused, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the bridge (the systemd service)")
+    _add_config(run)
+    run.set_defaults(handler=_cmd_run)
+
+    check = commands.add_parser(
+        "check", help="validate the config, connect once and report what would be bridged"
+    )
+    _add_config(check)
+    check.set_defaults(handler=_cmd_check)
+
+    demo = commands.add_parser("demo", help="the built-in simulator bridged to LSL")
+    demo.add_argument("--duration", type=_positive_float, metavar="S", help="stop after S seconds")
+    demo.add_argument(
+        "--headset",
+        dest="headsets",
+        action="append",
+        metavar="SPEC",
+        help="a simulated headset (repeat for several; default: one EPOC X)",
+    )
+    _add_log_level(demo)
+    demo.set_defaults(handler=_cmd_demo)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="run a Cortex-compatible simulator (see: simulate --help)",
+        add_help=False,
+        prefix_chars="\0",  # every token, --help included, goes to the simulator's parser
+    )
+    simulate.add_argument("sim_argv", nargs=argparse.REMAINDER)
+    simulate.set_defaults(handler=_cmd_simulate)
+
+    bench = commands.add_parser("bench", help="measure throughput and latency")
+    bench.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
+    _add_log_level(bench)
+    bench.set_defaults(handler=_cmd_bench)
+    return parser
+
+
+# --- entry point ----------------------------------------------------------------------------
+
+
+def _system_exit_code(exc: SystemExit) -> int:
+    """argparse exits 0 after --help/--version and 2 on a usage error."""
+    code = exc.code
+    if code is None:
+        return int(ExitCode.OK)
+    return code if isinstance(code, int) else int(ExitCode.FAILURE)
+
+
+def _report(exc: BridgeError) -> None:
+    """``cortex-bridge: <line>`` for each line of the message, nothing else."""
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    for line in lines:
+        print(f"{PROG}: {line}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return _system_exit_code(exc)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_usage(sys.stderr)
+        print(f"{PROG}: error: a command is required", file=sys.stderr)
+        return int(ExitCode.CONFIG)
+    try:
+        return handler(args)
+    except BridgeError as exc:
+        _report(exc)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
