@@ -1,0 +1,97 @@
+"""Counters per stream and the operator's view of them.
+
+Counters are plain attributes bumped on the hot path; rates and text are computed only
+when a status line or the terminal view is drawn.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class StreamStats:
+    headset: str
+    stream: str
+    outlet: str = ""
+    samples: int = 0
+    dropped: int = 0
+    interpolated: int = 0
+    malformed: int = 0
+    last_lsl_time: float = 0.0
+    state: str = "starting"
+    # For the rate: the sample count and time at the previous report.
+    _mark_samples: int = 0
+    _mark_time: float = field(default_factory=time.monotonic)
+
+    def take_rate(self, now: float | None = None) -> float:
+        """Samples per second since the previous call."""
+        now = time.monotonic() if now is None else now
+        elapsed = now - self._mark_time
+        rate = (self.samples - self._mark_samples) / elapsed if elapsed > 0 else 0.0
+        self._mark_samples, self._mark_time = self.samples, now
+        return rate
+
+
+@dataclass(slots=True)
+class HeadsetStatus:
+    headset: str
+    state: str = "waiting"
+    clock_source: str = ""
+    clock_offset: float = 0.0
+
+
+class StatusBoard:
+    """Everything the status view shows, owned by the daemon."""
+
+    def __init__(self) -> None:
+        self.streams: dict[tuple[str, str], StreamStats] = {}
+        self.headsets: dict[str, HeadsetStatus] = {}
+        self.cortex_state = "starting"
+        self.malformed_frames = 0
+        self.unrouted_frames = 0
+
+    def stream(self, headset: str, stream: str) -> StreamStats:
+        key = (headset, stream)
+        stats = self.streams.get(key)
+        if stats is None:
+            stats = self.streams[key] = StreamStats(headset, stream)
+        return stats
+
+    def headset(self, headset: str) -> HeadsetStatus:
+        status = self.headsets.get(headset)
+        if status is None:
+            status = self.headsets[headset] = HeadsetStatus(headset)
+        return status
+
+    def rows(self) -> list[tuple[str, str, str, float, int, int, str]]:
+        """(headset, stream, state, rate, samples, drops, clock) per stream, sorted."""
+        rows = []
+        for (hid, name), stats in sorted(self.streams.items()):
+            hs = self.headsets.get(hid)
+            clock = f"{hs.clock_source} {hs.clock_offset:+.6f}s" if hs and hs.clock_source else "-"
+            rows.append(
+                (hid, name, stats.state, stats.take_rate(), stats.samples, stats.dropped, clock)
+            )
+        return rows
+
+    def render_table(self) -> str:
+        """The terminal view: one line per stream."""
+        header = f"Cortex: {self.cortex_state}   malformed frames: {self.malformed_frames}"
+        lines = [header, f"{'headset':<20} {'stream':<6} {'state':<12} {'rate':>8} "
+                 f"{'samples':>9} {'drops':>6}  clock"]
+        for hid, name, state, rate, samples, drops, clock in self.rows():
+            lines.append(
+                f"{hid:<20} {name:<6} {state:<12} {rate:8.1f} {samples:9d} {drops:6d}  {clock}"
+            )
+        return "\n".join(lines)
+
+    def render_line(self) -> str:
+        """The periodic log line when stderr is not a terminal."""
+        parts = [f"cortex={self.cortex_state}"]
+        for hid, name, state, rate, samples, drops, _clock in self.rows():
+            parts.append(f"{hid}/{name}:{state} {rate:.1f}Hz n={samples} drop={drops}")
+        if self.malformed_frames:
+            parts.append(f"malformed={self.malformed_frames}")
+        return "status " + "; ".join(parts)

@@ -1,0 +1,62 @@
+"""Backoff delays, headset selection and COUNTER gap arithmetic: pure functions."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.backoff import Backoff
+from bridge.pipeline import counted_drops
+from bridge.selection import select_headsets
+
+
+def test_backoff_grows_jittered_and_caps() -> None:
+    top = Backoff(initial=0.5, cap=4.0, rand=lambda: 1.0)
+    assert [top.next_delay() for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    low = Backoff(initial=0.5, cap=4.0, rand=lambda: 0.0)
+    assert [low.next_delay() for _ in range(4)] == [0.25, 0.5, 1.0, 2.0]
+    top.reset()
+    assert top.next_delay() == 0.5
+    with pytest.raises(ValueError):
+        Backoff(initial=2.0, cap=1.0)
+
+
+HEADSETS = [
+    {"id": "INSIGHT-11111111", "status": "discovered"},
+    {"id": "EPOCX-22222222", "status": "connected"},
+    {"id": "EPOCX-33333333", "status": "connected"},
+    {"status": "connected"},  # no id: ignored
+]
+
+
+def test_default_is_first_connected() -> None:
+    assert [h["id"] for h in select_headsets(HEADSETS, [])] == ["EPOCX-22222222"]
+
+
+def test_default_falls_back_to_first_discovered() -> None:
+    only_discovered = [HEADSETS[0]]
+    assert [h["id"] for h in select_headsets(only_discovered, [])] == ["INSIGHT-11111111"]
+    assert select_headsets([], []) == []
+
+
+def test_patterns_select_every_match() -> None:
+    chosen = select_headsets(HEADSETS, ["EPOCX-*", "INSIGHT-11111111"])
+    assert [h["id"] for h in chosen] == ["INSIGHT-11111111", "EPOCX-22222222", "EPOCX-33333333"]
+    assert select_headsets(HEADSETS, ["MN8-*"]) == []
+
+
+@pytest.mark.parametrize(
+    ("previous", "current", "modulus", "gap", "expected"),
+    [
+        (5, 6, 128, 1.0, 0),  # consecutive
+        (5, 9, 128, 4.0, 3),  # three lost
+        (127, 0, 128, 1.0, 0),  # wrap
+        (126, 1, 128, 3.0, 2),  # lost across the wrap
+        (5, 6, 128, 129.0, 128),  # a whole second lost: only the time can tell
+        (5, 9, 128, None, 3),  # no time: the counter decides
+        (5, 6, 128, 640.0, 0),  # a clock step of 5 s disagrees with the counter: ignored
+    ],
+)
+def test_counted_drops(
+    previous: int, current: int, modulus: int, gap: float | None, expected: int
+) -> None:
+    assert counted_drops(previous, current, modulus, gap) == expected
