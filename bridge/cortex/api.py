@@ -243,3 +243,26 @@ class CortexApi:
         if extras:
             params["extras"] = dict(extras)
         return _obj(await self._conn.request("injectMarker", params), "injectMarker")
+
+
+def token_expiry(token: str) -> float | None:
+    """The ``exp`` (epoch seconds) of a JWT-shaped Cortex token, or None if unreadable.
+
+    Cortex tokens are JWTs (cortex_api.md §2.2); the signature is Cortex's business,
+    we only read the payload to refresh the token before it expires.
+    """
+    import base64
+    import json
+
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except (ValueError, UnicodeError):
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    if isinstance(exp, int | float) and not isinstance(exp, bool):
+        return float(exp)
+    return None

@@ -1,0 +1,693 @@
+"""The lifecycle: connect, get access, authorize, find headsets, open sessions, stream.
+
+One asyncio task per connection attempt runs the supervisor, which polls the headset
+list (Cortex sends no warning when a headset appears or is switched off) and keeps one
+task per bridged headset. A headset task opens a session, synchronises the clock,
+subscribes, and streams until the session ends; outlets outlive all of that, they
+belong to the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from websockets.exceptions import InvalidHandshake, InvalidURI
+
+from bridge.backoff import Backoff
+from bridge.clock import (
+    ClockMapping,
+    best_sync,
+    epoch_minus_lsl,
+    mapping_from_adjustment,
+    mapping_from_epoch,
+    monotonic_to_lsl,
+)
+from bridge.config import Settings, resolve_client_secret
+from bridge.cortex.api import CortexApi, ShapeError, Subscription, token_expiry
+from bridge.cortex.connection import CortexConnection, make_ssl_context
+from bridge.cortex.protocol import (
+    ACTIVATION_ERRORS,
+    TOKEN_ERRORS,
+    ConnectionLost,
+    CortexError,
+    CortexWarning,
+    ErrorCode,
+    WarningCode,
+)
+from bridge.errors import AuthError, BridgeError, ExitCode
+from bridge.outputs.lsl import OutletNaming, OutletRegistry
+from bridge.pipeline import HeadsetClock, StreamPipeline
+from bridge.selection import CONNECTED, DISCOVERED, select_headsets
+from bridge.status import StatusBoard
+from bridge.streams import HeadsetInfo, build_plan
+
+log = logging.getLogger("bridge.daemon")
+
+T = TypeVar("T")
+
+HEADSET_POLL_SECONDS = 1.0
+CONNECT_WAIT_SECONDS = 30.0
+SCAN_INTERVAL_SECONDS = 20.0
+SUBSCRIBE_RETRY_SECONDS = 30.0
+CLOCK_RESYNC_SECONDS = 60.0
+ACCESS_POLL_SECONDS = 5.0
+SYNC_READINGS = 5
+TOKEN_REFRESH_MARGIN = 3600.0
+PENDING_FRAMES_LIMIT = 20_000
+DETECTIONS = {"com": "mentalCommand", "fac": "facialExpression"}
+
+
+class SessionEnded(Exception):
+    """The headset's session is gone (warning 0/1, headset lost); start over."""
+
+
+@dataclass
+class SessionRoutes:
+    """Where a session's frames go; frames that arrive before their pipeline is built
+    (the reader may run ahead of the subscribe call) wait in ``pending``."""
+
+    headset: str
+    pipelines: dict[str, StreamPipeline] = field(default_factory=dict)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    end_reason: str = ""
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Daemon:
+    """Runs the bridge until :meth:`stop` is called (or a fatal error)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client_secret: str,
+        *,
+        board: StatusBoard | None = None,
+        registry: OutletRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        self._client_id = settings.cortex.client_id
+        self._secret = client_secret
+        self.board = board or StatusBoard()
+        self.registry = registry or OutletRegistry(OutletNaming(settings.lsl.name_template))
+        self._stop = asyncio.Event()
+        self._routes: dict[str, SessionRoutes] = {}
+        self._headset_tasks: dict[str, asyncio.Task[None]] = {}
+        self._headset_status: dict[str, str] = {}
+        self._headset_objects: dict[str, Mapping[str, Any]] = {}
+        self._token: str | None = None
+        self._access_event = asyncio.Event()
+        self._access_rejected = False
+        self._vocab: dict[str, list[str]] = {}
+        self.streaming = asyncio.Event()
+        cortex = settings.cortex
+        mode = cortex.clock
+        self._clock_mode = ("sync" if is_loopback_url(cortex.url) else "epoch") if mode == "auto" else mode
+
+    # ----------------------------------------------------------------- public
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    async def run(self) -> int:
+        """Connect and stream, reconnecting with backoff, until stopped."""
+        cortex = self.settings.cortex
+        if cortex.url.startswith("wss://") and not cortex.tls_verify:
+            log.warning("TLS verification is OFF for %s (cortex.tls_verify = false)", cortex.url)
+        backoff = Backoff(cap=cortex.reconnect_max_delay)
+        reporter = asyncio.create_task(self._report_status(), name="status")
+        try:
+            while not self.stopping:
+                started = time.monotonic()
+                try:
+                    await self._serve_once()
+                except AuthError:
+                    raise
+                except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionLost,
+                        CortexError, ShapeError) as exc:
+                    if self.stopping:
+                        break
+                    self.board.cortex_state = "unreachable"
+                    if time.monotonic() - started > 10.0:
+                        backoff.reset()
+                    delay = backoff.next_delay()
+                    log.warning("Cortex at %s: %s; retrying in %.1f s", cortex.url,
+                                _describe(exc), delay)
+                    await self._sleep(delay)
+                else:
+                    backoff.reset()
+                    if not self.stopping:
+                        await self._sleep(backoff.next_delay())
+        finally:
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
+            self.registry.close_all()
+        return int(ExitCode.OK)
+
+    # ------------------------------------------------------------- connection
+
+    async def _serve_once(self) -> None:
+        cortex = self.settings.cortex
+        conn = CortexConnection(
+            cortex.url,
+            ssl_context=make_ssl_context(cortex.url, cortex.tls_verify, cortex.ca_file or None),
+            on_data=self._on_data,
+            on_warning=self._on_warning,
+            on_malformed=self._on_malformed,
+            request_timeout=cortex.request_timeout,
+        )
+        self.board.cortex_state = "connecting"
+        await conn.open()
+        supervisor: asyncio.Task[None] | None = None
+        try:
+            api = CortexApi(conn)
+            info = await api.get_cortex_info()
+            log.info("connected to Cortex %s at %s", info.get("version", "?"), cortex.url)
+            await self._ensure_access(api)
+            await self._authorize(api)
+            self.board.cortex_state = "connected"
+            supervisor = asyncio.create_task(self._supervise(api), name="supervisor")
+            closed = asyncio.create_task(conn.wait_closed())
+            stopped = asyncio.create_task(self._stop.wait())
+            done, _ = await asyncio.wait(
+                {supervisor, closed, stopped}, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in (closed, stopped):
+                task.cancel()
+            if supervisor in done:
+                supervisor.result()
+            if closed in done and not self.stopping:
+                raise ConnectionLost("the connection closed")
+            if self.stopping:
+                await self._close_sessions(api)
+        finally:
+            if supervisor is not None:
+                supervisor.cancel()
+            await self._cancel_headsets()
+            if supervisor is not None:
+                with contextlib.suppress(BaseException):
+                    await supervisor
+            self._routes.clear()
+            self.streaming.clear()
+            self.board.cortex_state = "disconnected"
+            await conn.close()
+
+    async def _close_sessions(self, api: CortexApi) -> None:
+        """On shutdown: close our sessions so Cortex frees the headsets at once."""
+        for sid in list(self._routes):
+            with contextlib.suppress(Exception):
+                await api.update_session(sid, "close")
+
+    async def _ensure_access(self, api: CortexApi) -> None:
+        state = await api.has_access_right(self._client_id, self._secret)
+        if state.granted:
+            return
+        self._access_event.clear()
+        self._access_rejected = False
+        await api.request_access(self._client_id, self._secret)
+        self.board.cortex_state = "waiting for access approval"
+        log.warning(
+            "waiting for the user to approve this application in EMOTIV Launcher (%s)",
+            state.message or "access not granted yet",
+        )
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._access_event.wait(), ACCESS_POLL_SECONDS)
+            if self._access_rejected:
+                raise AuthError(
+                    "the user rejected this application's access request in EMOTIV Launcher"
+                )
+            state = await api.has_access_right(self._client_id, self._secret)
+            if state.granted:
+                log.info("access approved in EMOTIV Launcher")
+                return
+
+    async def _authorize(self, api: CortexApi) -> None:
+        """Reuse a token that is still valid; otherwise authorize."""
+        if self._token is not None:
+            expiry = token_expiry(self._token)
+            if expiry is None or expiry - time.time() > TOKEN_REFRESH_MARGIN:
+                api.token = self._token
+                return
+        cortex = self.settings.cortex
+        try:
+            self._token = await api.authorize(
+                self._client_id, self._secret, cortex.license, cortex.debit
+            )
+        except CortexError as exc:
+            if exc.code == ErrorCode.INVALID_CREDENTIALS:
+                raise AuthError(
+                    "Cortex refused the client id or secret (error -32021); check "
+                    "cortex.client_id and the client secret"
+                ) from None
+            if exc.code in (ErrorCode.INVALID_LICENSE, ErrorCode.NO_LICENSE_PERMISSION):
+                raise AuthError(
+                    f"Cortex refused the licence (error {exc.code}: {exc.cortex_message}); "
+                    "check cortex.license or leave it empty"
+                ) from None
+            raise
+        log.info("authorized with Cortex")
+
+    async def _with_token(self, api: CortexApi, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a call; on an invalid or expired token authorize once and run it again."""
+        try:
+            return await call()
+        except CortexError as exc:
+            if exc.code not in TOKEN_ERRORS:
+                raise
+            log.warning("Cortex token refused (%s); authorizing again", exc.code)
+            self._token = None
+            await self._authorize(api)
+            return await call()
+
+    async def _refresh_token_if_due(self, api: CortexApi) -> None:
+        if self._token is None:
+            return
+        expiry = token_expiry(self._token)
+        if expiry is None or expiry - time.time() > TOKEN_REFRESH_MARGIN:
+            return
+        try:
+            self._token = await api.generate_new_token(self._client_id, self._secret)
+            log.info("Cortex token renewed before expiry")
+        except CortexError:
+            self._token = None
+            await self._authorize(api)
+
+    # ------------------------------------------------------------- headsets
+
+    async def _supervise(self, api: CortexApi) -> None:
+        patterns = list(self.settings.cortex.headsets)
+        last_scan = float("-inf")
+        said_waiting = False
+        while True:
+            headsets = await api.query_headsets()
+            self._headset_status = {h["id"]: str(h.get("status", "")) for h in headsets}
+            self._headset_objects = {h["id"]: h for h in headsets}
+            chosen = [h["id"] for h in select_headsets(headsets, patterns)]
+            for hid in chosen:
+                task = self._headset_tasks.get(hid)
+                if task is None or task.done():
+                    self._headset_tasks[hid] = asyncio.create_task(
+                        self._run_headset(api, hid), name=f"headset-{hid}"
+                    )
+            for hid, task in list(self._headset_tasks.items()):
+                if task.done():
+                    exc = task.exception() if not task.cancelled() else None
+                    if isinstance(exc, AuthError):
+                        raise exc
+                    if exc is not None and not isinstance(exc, SessionEnded):
+                        log.warning("headset %s: %s", hid, _describe(exc))
+                    if hid not in chosen:
+                        del self._headset_tasks[hid]
+            if not chosen and not any(not t.done() for t in self._headset_tasks.values()):
+                if not said_waiting:
+                    wanted = ", ".join(patterns) if patterns else "any headset"
+                    log.warning("no headset found yet (%s); waiting", wanted)
+                    said_waiting = True
+                if time.monotonic() - last_scan > SCAN_INTERVAL_SECONDS:
+                    last_scan = time.monotonic()
+                    await api.control_device("refresh")
+            else:
+                said_waiting = False
+            await self._refresh_token_if_due(api)
+            await asyncio.sleep(HEADSET_POLL_SECONDS)
+
+    async def _cancel_headsets(self) -> None:
+        tasks = list(self._headset_tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        self._headset_tasks.clear()
+
+    async def _run_headset(self, api: CortexApi, hid: str) -> None:
+        status = self.board.headset(hid)
+        status.state = "connecting"
+        await self._ensure_connected(api, hid)
+        headset = HeadsetInfo.from_headset_object(self._headset_objects.get(hid, {"id": hid}))
+        sid, activated = await self._open_session(api, hid)
+        routes = SessionRoutes(hid)
+        self._routes[sid] = routes
+        try:
+            clock = HeadsetClock(await self._clock_mapping(api, hid))
+            status.clock_source = clock.mapping.source.value
+            status.clock_offset = clock.mapping.offset
+            status.state = "streaming" if activated else "streaming (not activated)"
+            wanted = list(self.settings.cortex.streams)
+            next_resync = time.monotonic() + CLOCK_RESYNC_SECONDS
+            retry_at = float("inf")
+            while True:
+                if wanted:
+                    wanted = await self._subscribe(api, sid, headset, clock, routes, wanted)
+                    retry_at = time.monotonic() + SUBSCRIBE_RETRY_SECONDS
+                while True:
+                    if routes.ended.is_set():
+                        raise SessionEnded(routes.end_reason)
+                    if self._headset_status.get(hid) != CONNECTED:
+                        raise SessionEnded("the headset is no longer connected")
+                    if time.monotonic() >= next_resync:
+                        clock.mapping = await self._clock_mapping(api, hid)
+                        status.clock_offset = clock.mapping.offset
+                        next_resync = time.monotonic() + CLOCK_RESYNC_SECONDS
+                    if wanted and time.monotonic() >= retry_at:
+                        break
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(routes.ended.wait(), HEADSET_POLL_SECONDS)
+        except SessionEnded as ended:
+            if not self.stopping:
+                log.warning("headset %s: session ended (%s); will start again", hid, ended)
+            raise
+        finally:
+            self._routes.pop(sid, None)
+            status.state = "waiting"
+            for stats in self.board.streams.values():
+                if stats.headset == hid:
+                    stats.state = "waiting"
+            if not any(r.pipelines for r in self._routes.values()):
+                self.streaming.clear()
+
+    async def _ensure_connected(self, api: CortexApi, hid: str) -> None:
+        state = self._headset_status.get(hid)
+        if state == CONNECTED:
+            return
+        if state == DISCOVERED:
+            log.info("connecting headset %s", hid)
+            await api.control_device("connect", hid)
+        deadline = time.monotonic() + CONNECT_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            await asyncio.sleep(HEADSET_POLL_SECONDS)
+            if self._headset_status.get(hid) == CONNECTED:
+                log.info("headset %s connected", hid)
+                return
+        raise SessionEnded(f"headset {hid} did not connect within {CONNECT_WAIT_SECONDS:.0f} s")
+
+    async def _open_session(self, api: CortexApi, hid: str) -> tuple[str, bool]:
+        """Create the session (active if asked and licensed); returns (id, activated)."""
+        status = "active" if self.settings.cortex.activate else "open"
+        try:
+            session = await self._with_token(api, lambda: api.create_session(hid, status))
+        except CortexError as exc:
+            if status == "active" and exc.code in ACTIVATION_ERRORS:
+                log.warning(
+                    "headset %s: the session could not be activated (%s); opening it without "
+                    "activation: EEG and full-rate performance metrics need an activated "
+                    "session, the other streams run",
+                    hid,
+                    exc.cortex_message,
+                )
+                session = await self._with_token(api, lambda: api.create_session(hid, "open"))
+            elif exc.code == ErrorCode.SESSION_CONFLICT:
+                session = await self._existing_session(api, hid)
+            else:
+                raise
+        sid = session.get("id")
+        if not isinstance(sid, str):
+            # The docs' "active" example answers {}: find the session by headset.
+            session = await self._existing_session(api, hid)
+            sid = session["id"]
+        activated = session.get("status") == "activated"
+        log.info("headset %s: session %s %s", hid, sid, session.get("status", "?"))
+        return sid, activated
+
+    async def _existing_session(self, api: CortexApi, hid: str) -> dict[str, Any]:
+        for session in await self._with_token(api, api.query_sessions):
+            headset = session.get("headset")
+            if (
+                isinstance(headset, dict)
+                and headset.get("id") == hid
+                and session.get("status") != "closed"
+                and isinstance(session.get("id"), str)
+            ):
+                return session
+        raise SessionEnded(f"no open session found for headset {hid}")
+
+    async def _clock_mapping(self, api: CortexApi, hid: str) -> ClockMapping:
+        if self._clock_mode == "sync":
+            try:
+                readings = [
+                    await api.sync_with_headset_clock(hid) for _ in range(SYNC_READINGS)
+                ]
+                return mapping_from_adjustment(best_sync(readings).adjustment, monotonic_to_lsl())
+            except CortexError as exc:
+                if exc.code != ErrorCode.METHOD_NOT_FOUND:
+                    raise
+                log.info("this Cortex has no syncWithHeadsetClock; using the wall clock")
+                self._clock_mode = "epoch"
+        return mapping_from_epoch(epoch_minus_lsl())
+
+    async def _subscribe(
+        self,
+        api: CortexApi,
+        sid: str,
+        headset: HeadsetInfo,
+        clock: HeadsetClock,
+        routes: SessionRoutes,
+        streams: list[str],
+    ) -> list[str]:
+        """Subscribe; build pipelines for what worked; return the streams to retry."""
+        await self._load_vocab(api, streams)
+        success, failure = await self._with_token(api, lambda: api.subscribe(sid, streams))
+        for sub in success:
+            self._attach(sub, headset, clock, routes)
+        self._replay_pending(routes)
+        retry = []
+        for fail in failure:
+            retry.append(fail.stream)
+            self.board.stream(headset.id, fail.stream).state = "unavailable"
+            log.warning(
+                "headset %s: stream %s unavailable (%s: %s)%s; retrying every %.0f s",
+                headset.id, fail.stream, fail.code, fail.message,
+                _licence_hint(fail.stream, fail.code), SUBSCRIBE_RETRY_SECONDS,
+            )
+        if success:
+            self.streaming.set()
+        return retry
+
+    def _attach(
+        self, sub: Subscription, headset: HeadsetInfo, clock: HeadsetClock, routes: SessionRoutes
+    ) -> None:
+        try:
+            plan = build_plan(sub.stream, sub.cols, headset, self._vocab)
+        except ValueError as exc:
+            log.warning("headset %s: stream %s not bridged: %s", headset.id, sub.stream, exc)
+            return
+        if plan.unknown_columns:
+            log.info(
+                "headset %s/%s: columns not in our catalog, bridged as MISC: %s",
+                headset.id, sub.stream, ", ".join(plan.unknown_columns),
+            )
+        outlet = self.registry.get_or_create(plan, headset)
+        stats = self.board.stream(headset.id, sub.stream)
+        stats.outlet = outlet.name
+        stats.state = "streaming"
+        routes.pipelines[sub.stream] = StreamPipeline(plan, outlet, clock, stats)
+
+    def _replay_pending(self, routes: SessionRoutes) -> None:
+        pending, routes.pending = routes.pending, []
+        for frame in pending:
+            self._on_data(frame)
+
+    async def _load_vocab(self, api: CortexApi, streams: list[str]) -> None:
+        for stream, detection in DETECTIONS.items():
+            if stream in streams and stream not in self._vocab:
+                try:
+                    info = await api.get_detection_info(detection)
+                except CortexError:
+                    continue
+                actions = info.get("actions")
+                if isinstance(actions, list) and all(isinstance(a, str) for a in actions):
+                    self._vocab[stream] = list(actions)
+
+    # ------------------------------------------------------------ callbacks
+
+    def _on_data(self, frame: dict[str, Any]) -> None:
+        routes = self._routes.get(frame["sid"])
+        if routes is None:
+            self.board.unrouted_frames += 1
+            return
+        pipelines = routes.pipelines
+        for key in frame:
+            pipeline = pipelines.get(key)
+            if pipeline is not None:
+                pipeline.handle(frame[key], frame.get("time"))
+                return
+        if len(routes.pending) < PENDING_FRAMES_LIMIT:
+            routes.pending.append(frame)
+        else:
+            self.board.unrouted_frames += 1
+
+    def _on_warning(self, warning: CortexWarning) -> None:
+        code = warning.code
+        if code in (WarningCode.STREAMS_STOPPED, WarningCode.SESSION_CLOSED):
+            sid = warning.session_id
+            routes = self._routes.get(sid) if sid else None
+            if routes is not None:
+                routes.end_reason = f"warning {code}: {warning.text()}"
+                routes.ended.set()
+            log.info("Cortex warning %d: %s", code, warning.text())
+        elif code == WarningCode.ACCESS_GRANTED:
+            self._access_event.set()
+        elif code == WarningCode.ACCESS_REJECTED:
+            self._access_rejected = True
+            self._access_event.set()
+        elif code == WarningCode.HEADSET_DATA_TIMEOUT:
+            log.warning("Cortex warning 103: %s", warning.text())
+        elif code in (WarningCode.HEADSET_CONNECTED, WarningCode.HEADSET_SCAN_FINISHED):
+            log.debug("Cortex warning %d ignored: %s", code, warning.text())
+        else:
+            log.info("Cortex warning %d: %s", code, warning.text())
+
+    def _on_malformed(self, reason: str) -> None:
+        self.board.malformed_frames += 1
+        if self.board.malformed_frames in (1, 10, 100, 1000) or self.board.malformed_frames % 10000 == 0:
+            log.warning("malformed message from Cortex (%s); %d so far", reason,
+                        self.board.malformed_frames)
+
+    # --------------------------------------------------------------- helpers
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+    async def _report_status(self) -> None:
+        interval = self.settings.log.status_interval
+        while True:
+            await asyncio.sleep(interval)
+            log.info("%s", self.board.render_line())
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
+
+
+def _licence_hint(stream: str, code: int) -> str:
+    if code == ErrorCode.STREAM_UNAVAILABLE and stream == "eeg":
+        return " - EEG needs an EEG licence and an activated session"
+    return ""
+
+
+async def run(settings: Settings) -> int:
+    """``cortex-bridge run``: the daemon until SIGTERM/SIGINT."""
+    import signal
+
+    secret = resolve_client_secret(settings)
+    daemon = Daemon(settings, secret)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, daemon.stop)
+    return await daemon.run()
+
+
+async def check(settings: Settings) -> int:
+    """``cortex-bridge check``: connect, list headsets, streams and the outlets we would make."""
+    from bridge.outputs.lsl import source_id_for
+
+    secret = resolve_client_secret(settings)
+    cortex = settings.cortex
+    problems: list[str] = []
+    out = sys.stdout
+    conn = CortexConnection(
+        cortex.url,
+        ssl_context=make_ssl_context(cortex.url, cortex.tls_verify, cortex.ca_file or None),
+        on_data=lambda frame: None,
+        on_warning=lambda w: None,
+        on_malformed=lambda reason: None,
+        request_timeout=cortex.request_timeout,
+    )
+    try:
+        await conn.open()
+    except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+        print(f"Cortex at {cortex.url}: unreachable ({_describe(exc)})", file=out)
+        return int(ExitCode.FAILURE)
+    try:
+        api = CortexApi(conn)
+        info = await api.get_cortex_info()
+        print(f"Cortex {info.get('version', '?')} at {cortex.url}", file=out)
+        access = await api.has_access_right(cortex.client_id, secret)
+        if not access.granted:
+            print(f"access: not granted ({access.message})", file=out)
+            return int(ExitCode.FAILURE)
+        try:
+            await api.authorize(cortex.client_id, secret, cortex.license, cortex.debit)
+        except CortexError as exc:
+            if exc.code == ErrorCode.INVALID_CREDENTIALS:
+                raise AuthError("Cortex refused the client id or secret (error -32021)") from None
+            raise
+        print("authorize: ok", file=out)
+        headsets = await api.query_headsets()
+        for listed in headsets:
+            print(f"headset {listed['id']}: {listed.get('status', '?')}", file=out)
+        chosen = select_headsets(headsets, list(cortex.headsets))
+        if not chosen:
+            problems.append("no headset matches cortex.headsets" if cortex.headsets
+                            else "no headset found")
+        naming = OutletNaming(settings.lsl.name_template)
+        for h in chosen:
+            hid = h["id"]
+            if h.get("status") != CONNECTED:
+                problems.append(f"headset {hid} is {h.get('status')}, not connected")
+                continue
+            headset = HeadsetInfo.from_headset_object(h)
+            status = "active" if cortex.activate else "open"
+            try:
+                session = await api.create_session(hid, status)
+            except CortexError as exc:
+                if status != "active" or exc.code not in ACTIVATION_ERRORS:
+                    raise
+                print(f"headset {hid}: cannot activate ({exc.cortex_message}); open session",
+                      file=out)
+                session = await api.create_session(hid, "open")
+            sid = str(session.get("id", ""))
+            success, failure = await api.subscribe(sid, list(cortex.streams))
+            for sub in success:
+                plan = build_plan(sub.stream, sub.cols, headset)
+                name = naming.name_for(plan, headset)
+                print(
+                    f"  outlet {name!r} type={plan.lsl_type} channels={len(plan.channels)} "
+                    f"rate={plan.nominal_rate:g} format={plan.channel_format} "
+                    f"source_id={source_id_for(hid, sub.stream)}",
+                    file=out,
+                )
+            for fail in failure:
+                problems.append(f"headset {hid}: stream {fail.stream} unavailable "
+                                f"({fail.code}: {fail.message})")
+            with contextlib.suppress(CortexError):
+                await api.update_session(sid, "close")
+    except AuthError:
+        raise
+    except (CortexError, ShapeError, ConnectionLost, TimeoutError) as exc:
+        problems.append(_describe(exc))
+    finally:
+        await conn.close()
+    for problem in problems:
+        print(f"problem: {problem}", file=out)
+    return int(ExitCode.FAILURE if problems else ExitCode.OK)
+
+
+__all__ = ["BridgeError", "Daemon", "check", "run"]

@@ -1,0 +1,508 @@
+"""The Cortex service as a state machine: text in, text out, no sockets.
+
+:class:`CortexService` keeps connections (as outboxes of JSON texts), the app's access
+rights, tokens, headsets, sessions, subscriptions and records. ``receive`` handles one
+request; ``tick`` runs timers and appends every data frame that has become due. The
+server (``server.py``) only moves texts between outboxes and WebSockets, so everything
+here can be driven by a fake clock in a unit test.
+
+Method handlers live in ``methods.py``; faults in ``faults.py``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import random
+import secrets
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from bridge.simulator import jsonrpc
+from bridge.simulator.config import SimulatorConfig
+from bridge.simulator.device import STATUS_CONNECTED, VirtualHeadset
+from bridge.simulator.headsets import MET_LAYOUTS, MET_RATE_HIGH, MET_RATE_LOW, parse_headset_spec
+from bridge.simulator.jsonrpc import Code, RpcError
+from bridge.simulator.signals import parse_signal
+from bridge.simulator.tokens import TokenAuthority, TokenClaims, TokenError
+
+log = logging.getLogger("bridge.simulator")
+
+FLOOD_BATCH = 512  # flood frames produced per tick and subscription
+FLOOD_HIGH_WATER = 2048  # ...only while the connection's outbox holds fewer than this
+OUTBOX_LIMIT = 500_000  # a client this far behind is dropped (it would exhaust memory)
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+    def time(self) -> float: ...
+
+
+class SystemClock:
+    """The machine's clocks; CLOCK_MONOTONIC is shared with clients on the same host,
+    which is what makes syncWithHeadsetClock's adjustment exact."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+
+def iso(epoch: float, timespec: str = "milliseconds") -> str:
+    """Local time with offset, as Cortex formats ``started``/``startDatetime``."""
+    return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec=timespec)
+
+
+@dataclass
+class Connection:
+    id: int
+    peer: str
+    outbox: deque[str] = field(default_factory=deque)
+    open: bool = True
+
+
+@dataclass
+class PendingMarker:
+    k: int
+    entry: dict[str, Any]  # the truth record in headset.markers (updated when sent)
+    wire: dict[str, Any]  # the object placed in the MARKERS column
+
+
+@dataclass
+class Subscription:
+    stream: str
+    rate: float
+    cursor: int  # next sample index to send
+    flood_end: int = 0  # send up to here regardless of time (flood mode)
+    markers: list[PendingMarker] = field(default_factory=list)
+
+
+@dataclass
+class Record:
+    obj: dict[str, Any]
+    app_id: str
+    session_id: str
+    markers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class Session:
+    id: str
+    app_id: str
+    client_id: str
+    conn: int
+    headset: VirtualHeadset
+    status: str  # "opened" | "activated" | "closed"
+    started: str
+    owner: str
+    license: str = ""
+    stopped: str = ""
+    subs: dict[str, Subscription] = field(default_factory=dict)
+    record_ids: list[str] = field(default_factory=list)
+    record: Record | None = None
+    training_timers: dict[str, Timer] = field(default_factory=dict)
+
+    @property
+    def live(self) -> bool:
+        return self.status != "closed"
+
+    def to_json(self) -> dict[str, Any]:
+        """The session object (cortex_api.md §4.5), keys as in the docs' examples."""
+        return {
+            "appId": self.app_id,
+            "headset": self.headset.to_json(),
+            "id": self.id,
+            "license": self.license,
+            "owner": self.owner,
+            "recordIds": list(self.record_ids),
+            "recording": self.record is not None,
+            "started": self.started,
+            "status": self.status,
+            "stopped": self.stopped,
+            "streams": list(self.subs),
+        }
+
+
+@dataclass(order=True)
+class Timer:
+    due: float
+    seq: int
+    fn: Callable[[], None] = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+@dataclass(frozen=True, slots=True)
+class ServerAction:
+    """Something only the I/O layer can do, requested by the service."""
+
+    kind: str  # "drop"
+    mode: str = "abort"  # "abort" (no close frame) or "close" (close frame 1001)
+    after_conn: int | None = None  # wait until this connection's outbox is flushed
+    only_conn: int | None = None  # drop just this connection (None: all of them)
+
+
+@dataclass
+class Call:
+    """What a method handler gets: the caller, its params, its token's claims."""
+
+    conn: Connection
+    params: dict[str, Any]
+    claims: TokenClaims | None
+    mono: float
+
+
+class CortexService:
+    """All of Cortex's state and behaviour, driven by ``receive`` and ``tick``."""
+
+    def __init__(self, config: SimulatorConfig, clock: Clock | None = None) -> None:
+        if config.met_layout not in MET_LAYOUTS:
+            raise ValueError(f"met layout must be one of {', '.join(MET_LAYOUTS)}")
+        self.cfg = config
+        self.clock: Clock = clock or SystemClock()
+        self.seed = config.seed if config.seed is not None else secrets.randbits(62)
+        self.rand = random.Random(self.seed)
+        self.delay_s = config.delay_ms / 1000.0
+        self.clock_offset = config.clock_offset_s
+        self.stalled_until = 0.0
+        self.response_delays = {m: ms / 1000.0 for m, ms in config.response_delays_ms.items()}
+        self.control_enabled = config.control
+        self.conns: dict[int, Connection] = {}
+        self.sessions: dict[str, Session] = {}
+        self.records: dict[str, Record] = {}
+        self.access: dict[str, str] = {}  # clientId -> granted/pending/rejected
+        self.debits: dict[str, int] = {}
+        self.actions: list[ServerAction] = []
+        self.malformed_sent = 0
+        self.power_timers: dict[str, Timer] = {}  # headset id -> pending warning 103
+        self.licence_id = self.new_uuid()
+        self.user_id = self.new_uuid()
+        self.tokens = TokenAuthority(self.rand.randbytes(32), self.user_id, config.username)
+        self.started_epoch = self.clock.time()
+        self.met_cols = MET_LAYOUTS[config.met_layout]
+        self._timers: list[Timer] = []
+        self._timer_seq = itertools.count()
+        self._conn_ids = itertools.count(1)
+        self._last_trim = 0.0
+        signal = parse_signal(config.signal)
+        self.headsets: list[VirtualHeadset] = []
+        for i, text in enumerate(config.headsets):
+            spec = parse_headset_spec(text)
+            hid = spec.id or f"{spec.model.id_prefix}-{self.rand.getrandbits(32):08X}"
+            if any(h.id == hid for h in self.headsets):
+                raise ValueError(f"duplicate headset id {hid}")
+            self.headsets.append(VirtualHeadset(i, spec, hid, self.seed, signal))
+        for h in self.headsets:
+            if h.initial_status == STATUS_CONNECTED:
+                # Both anchors read together: they must describe the same instant.
+                h.connect(self.clock.monotonic(), self.clock.time(), self.clock_offset)
+        from bridge.simulator.methods import METHODS  # circular by design
+
+        self.methods = METHODS
+
+    # ---- helpers used by handlers and faults ---------------------------------------
+
+    def new_uuid(self) -> str:
+        return str(uuid.UUID(int=self.rand.getrandbits(128), version=4))
+
+    def epoch_now(self) -> float:
+        """The service's wall clock (with the clock-offset fault applied)."""
+        return self.clock.time() + self.clock_offset
+
+    def at(self, due: float, fn: Callable[[], None]) -> Timer:
+        timer = Timer(due, next(self._timer_seq), fn)
+        heapq.heappush(self._timers, timer)
+        return timer
+
+    def send(self, conn_id: int, text: str) -> None:
+        conn = self.conns.get(conn_id)
+        if conn is not None and conn.open:
+            conn.outbox.append(text)
+            if len(conn.outbox) > OUTBOX_LIMIT:
+                log.warning(
+                    "connection %d is %d messages behind; dropping it", conn_id, len(conn.outbox)
+                )
+                conn.outbox.clear()
+                self.actions.append(ServerAction("drop", "abort", None, conn_id))
+
+    def warn(self, conn_id: int, code: int, message: Any) -> None:
+        self.send(conn_id, jsonrpc.warning(code, message))
+
+    def broadcast_warning(self, code: int, message: Any) -> None:
+        for cid in list(self.conns):
+            self.warn(cid, code, message)
+
+    def find_headset(self, hid: str) -> VirtualHeadset | None:
+        return next((h for h in self.headsets if h.id == hid), None)
+
+    def live_sessions(self) -> list[Session]:
+        return [s for s in self.sessions.values() if s.live]
+
+    def session_for(self, call: Call, sid: str) -> Session:
+        """A live session of the caller's application, or -32007."""
+        session = self.sessions.get(sid)
+        if (
+            session is None
+            or not session.live
+            or call.claims is None
+            or session.app_id != call.claims.app_id
+        ):
+            raise RpcError(Code.SESSION_NOT_FOUND, f"Cannot find the session {sid}.")
+        return session
+
+    def close_session(self, session: Session, reason: str) -> None:
+        """Close a session. ``reason``: "client" (updateSession close: warning 0),
+        "headset" (headset lost or disconnected: warnings 0 and 1) or "connection"
+        (the app's WebSocket closed: nobody left to warn)."""
+        if not session.live:
+            return
+        if reason in ("client", "headset"):
+            self.warn(
+                session.conn,
+                0,
+                {
+                    "behavior": f"Cortex has stopped all the subscriptions of session {session.id}.",
+                    "sessionId": session.id,
+                },
+            )
+        if reason == "headset":
+            self.warn(
+                session.conn,
+                1,
+                {
+                    "behavior": f"Cortex has closed the session {session.id}.",
+                    "sessionId": session.id,
+                },
+            )
+        for timer in session.training_timers.values():
+            timer.cancel()
+        session.training_timers.clear()
+        self._abandon_markers(session)
+        session.subs.clear()
+        if session.record is not None:
+            self.finish_record(session)
+        session.status = "closed"
+        session.stopped = iso(self.epoch_now())
+
+    def finish_record(self, session: Session) -> Record:
+        record = session.record
+        assert record is not None
+        record.obj["endDatetime"] = iso(self.epoch_now(), "microseconds")
+        session.record = None
+        return record
+
+    def close_headset_sessions(self, headset: VirtualHeadset) -> None:
+        for session in self.live_sessions():
+            if session.headset is headset:
+                self.close_session(session, "headset")
+
+    def met_rate(self, session: Session) -> float:
+        pm = "pm" in self.cfg.licence_scopes and self.cfg.licence
+        return MET_RATE_HIGH if pm and session.status == "activated" else MET_RATE_LOW
+
+    def _abandon_markers(self, session: Session) -> None:
+        sub = session.subs.get("eeg")
+        if sub is not None:
+            sub.markers.clear()
+
+    # ---- connections ---------------------------------------------------------------
+
+    def open_connection(self, peer: str = "") -> int:
+        cid = next(self._conn_ids)
+        self.conns[cid] = Connection(cid, peer)
+        return cid
+
+    def close_connection(self, conn_id: int) -> None:
+        """ "All the sessions of an application are automatically closed when the
+        application is disconnected from the Cortex service" (D:session)."""
+        conn = self.conns.pop(conn_id, None)
+        if conn is None:
+            return
+        conn.open = False
+        for session in self.live_sessions():
+            if session.conn == conn_id:
+                self.close_session(session, "connection")
+
+    def outbox(self, conn_id: int) -> deque[str]:
+        return self.conns[conn_id].outbox
+
+    def stalled(self, mono: float | None = None) -> bool:
+        return (self.clock.monotonic() if mono is None else mono) < self.stalled_until
+
+    # ---- requests ------------------------------------------------------------------
+
+    def receive(self, conn_id: int, text: str) -> None:
+        """Handle one incoming message and queue the answer (now or after the
+        configured per-method delay)."""
+        conn = self.conns.get(conn_id)
+        if conn is None:
+            return
+        mono = self.clock.monotonic()
+        try:
+            request = jsonrpc.parse_request(text)
+        except RpcError as err:
+            self.send(conn_id, jsonrpc.error_response(err.request_id, err))
+            return
+        method = request.method
+        spec = self.methods.get(method)
+        if spec is None or (spec.control and not self.control_enabled):
+            missing = RpcError(Code.METHOD_NOT_FOUND, f"The method {method} does not exist.")
+            answer = jsonrpc.error_response(request.id, missing)
+        else:
+            log.debug("conn %d: %s", conn_id, method)
+            try:
+                jsonrpc.check_params(spec.params, request.params)
+                claims = self._claims(request.params["cortexToken"]) if spec.token else None
+                result = spec.handler(self, Call(conn, request.params, claims, mono))
+                answer = jsonrpc.response(request.id, result)
+            except RpcError as err:
+                log.debug("conn %d: %s -> error %d", conn_id, method, err.code)
+                answer = jsonrpc.error_response(request.id, err)
+        if not request.has_id:
+            return  # a JSON-RPC notification: executed, not answered [U]
+        delay = self.response_delays.get(method, 0.0)
+        if delay > 0:
+            self.at(mono + delay, lambda: self.send(conn_id, answer))
+        else:
+            self.send(conn_id, answer)
+
+    def _claims(self, token: Any) -> TokenClaims:
+        try:
+            return self.tokens.verify(str(token), self.epoch_now())
+        except TokenError as err:
+            if err.expired:
+                raise RpcError(Code.TOKEN_EXPIRED) from None
+            raise RpcError(Code.TOKEN_INVALID) from None
+
+    # ---- time ----------------------------------------------------------------------
+
+    @property
+    def flooding(self) -> bool:
+        return any(
+            sub.flood_end > sub.cursor for s in self.live_sessions() for sub in s.subs.values()
+        )
+
+    def next_wake(self, mono: float) -> float:
+        """When ``tick`` next has something to do (at most one tick period away)."""
+        nxt = mono + self.cfg.tick_s
+        if self._timers:
+            nxt = min(nxt, self._timers[0].due)
+        if self.stalled_until > mono:
+            nxt = max(nxt, self.stalled_until)
+        return nxt
+
+    def tick(self) -> None:
+        """Run due timers and queue every data frame whose send time has come."""
+        mono = self.clock.monotonic()
+        if mono < self.stalled_until:
+            return
+        while self._timers and self._timers[0].due <= mono:
+            timer = heapq.heappop(self._timers)
+            if not timer.cancelled:
+                timer.fn()
+        for h in self.headsets:
+            h.begin_tick()
+        for h in self.headsets:
+            if h.status == STATUS_CONNECTED and h.prefetch_eeg(mono, self.delay_s):
+                break  # at most one new second of EEG per tick
+        for session in self.live_sessions():
+            h = session.headset
+            if h.status != STATUS_CONNECTED:
+                continue
+            for sub in session.subs.values():
+                if sub.rate > 0:
+                    self._pump(session, sub, mono)
+        if mono - self._last_trim > 1.0:
+            self._last_trim = mono
+            for h in self.headsets:
+                if h.status == STATUS_CONNECTED:
+                    h.forget_faults_before(mono, self.delay_s)
+
+    def _pump(self, session: Session, sub: Subscription, mono: float) -> None:
+        h = session.headset
+        end = h.last_due(sub.rate, mono, self.delay_s) + 1
+        if sub.flood_end > sub.cursor:
+            conn = self.conns.get(session.conn)
+            if conn is not None and len(conn.outbox) < FLOOD_HIGH_WATER:
+                end = max(end, min(sub.flood_end, sub.cursor + FLOOD_BATCH))
+        if end <= sub.cursor:
+            return
+        stream = sub.stream
+        rows = h.rows(stream, sub.cursor, end, sub.rate, self.met_cols)
+        head = f'{{"{stream}":'
+        mid = f',"sid":"{session.id}","time":'
+        anchor, rate = h.epoch_anchor, sub.rate
+        encode = jsonrpc.encode
+        pending = sub.markers
+        conn = self.conns.get(session.conn)
+        if conn is None or not conn.open:
+            sub.cursor = end
+            return
+        out = conn.outbox
+        for k, row in rows:
+            t = round(anchor + k / rate, 4)
+            if pending and pending[0].k <= k:
+                row = list(row)
+                row[-1] = []
+                while pending and pending[0].k <= k:
+                    marker = pending.pop(0)
+                    marker.entry["sentIndex"] = k
+                    marker.entry["sentTime"] = t
+                    row[-1].append(marker.wire)
+            out.append(f"{head}{encode(row)}{mid}{t!r}}}")
+        h.frames_sent[stream] = h.frames_sent.get(stream, 0) + len(rows)
+        sub.cursor = end
+
+    def subscription_start(self, h: VirtualHeadset, rate: float) -> int:
+        """First sample not yet due: a new subscriber gets data from now on."""
+        return max(0, h.last_due(rate, self.clock.monotonic(), self.delay_s) + 1)
+
+    def emit_sys(self, session: Session, detection: str, event: str) -> None:
+        """A training event on the session's ``sys`` stream, if subscribed."""
+        if not session.live or "sys" not in session.subs:
+            return
+        h = session.headset
+        t = round(h.clock_at(self.clock.monotonic()), 4)
+        h.frames_sent["sys"] = h.frames_sent.get("sys", 0) + 1
+        self.send(
+            session.conn, jsonrpc.encode({"sys": [detection, event], "sid": session.id, "time": t})
+        )
+
+    # ---- truth ---------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """A JSON-able snapshot of the simulator's truth (not part of the Cortex API)."""
+        mono = self.clock.monotonic()
+        return {
+            "seed": self.seed,
+            "now": {"epoch": self.epoch_now(), "monotonic": mono},
+            "delayMs": self.delay_s * 1000.0,
+            "clockOffset": self.clock_offset,
+            "stalledFor": max(0.0, self.stalled_until - mono),
+            "connections": len(self.conns),
+            "tokensIssued": self.tokens.issued_count,
+            "malformedSent": self.malformed_sent,
+            "access": dict(self.access),
+            "headsets": [h.state() for h in self.headsets],
+            "sessions": [
+                {
+                    **s.to_json(),
+                    "connection": s.conn,
+                    "metRate": s.subs["met"].rate if "met" in s.subs else None,
+                }
+                for s in self.sessions.values()
+            ],
+            "records": [
+                {**r.obj, "sessionId": r.session_id, "markers": list(r.markers.values())}
+                for r in self.records.values()
+            ],
+        }

@@ -1,0 +1,81 @@
+"""Run the real daemon on its own event loop in a thread, so a test can read its LSL
+outlets with blocking pylsl/mne-lsl calls, as any consumer would."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from types import TracebackType
+
+from bridge.config import Settings, load_settings
+from bridge.daemon import Daemon
+
+
+def bridge_settings(url: str, ca_file: str | None, **overrides: str) -> Settings:
+    """Settings for a simulator at ``url`` with its default credentials."""
+    environ = {
+        "CORTEX_BRIDGE_CORTEX__URL": url,
+        "CORTEX_BRIDGE_CORTEX__CLIENT_ID": "cortex-bridge-demo",
+        "CORTEX_BRIDGE_CORTEX__CLIENT_SECRET": "cortex-bridge-demo-secret",
+        "CORTEX_BRIDGE_CORTEX__CA_FILE": ca_file or "",
+        "CORTEX_BRIDGE_CORTEX__RECONNECT_MAX_DELAY": "1",
+    }
+    environ.update({f"CORTEX_BRIDGE_{k.upper()}": v for k, v in overrides.items()})
+    return load_settings(None, environ)
+
+
+class BridgeThread:
+    """``with BridgeThread(settings) as bridge:`` runs ``Daemon.run`` until the block ends."""
+
+    def __init__(self, settings: Settings, secret: str = "cortex-bridge-demo-secret") -> None:
+        self.settings = settings
+        self.secret = secret
+        self.loop = asyncio.new_event_loop()
+        self.daemon: Daemon | None = None
+        self.exit_code: int | None = None
+        self.error: BaseException | None = None
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bridge", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def main() -> int:
+            self.daemon = Daemon(self.settings, self.secret)
+            self._started.set()
+            return await self.daemon.run()
+
+        try:
+            self.exit_code = self.loop.run_until_complete(main())
+        except BaseException as exc:  # reported to the test, which asserts on it
+            self.error = exc
+        finally:
+            self._started.set()
+            self.loop.close()
+
+    def __enter__(self) -> BridgeThread:
+        self._thread.start()
+        self._started.wait(10)
+        return self
+
+    def wait_streaming(self, timeout: float = 15.0) -> None:
+        """Block until at least one stream of one headset is subscribed and bridged."""
+        assert self.daemon is not None
+        future = asyncio.run_coroutine_threadsafe(
+            asyncio.wait_for(self.daemon.streaming.wait(), timeout), self.loop
+        )
+        future.result(timeout + 1)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.daemon is not None and self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.daemon.stop)
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the daemon did not stop"
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
