@@ -47,7 +47,7 @@ from bridge.errors import AuthError, BridgeError, ExitCode
 from bridge.outputs.lsl import OutletNaming, OutletRegistry
 from bridge.pipeline import HeadsetClock, StreamPipeline
 from bridge.selection import CONNECTED, DISCOVERED, select_headsets
-from bridge.status import StatusBoard
+from bridge.status import StatusBoard, TerminalView
 from bridge.streams import HeadsetInfo, build_plan
 
 log = logging.getLogger("bridge.daemon")
@@ -102,8 +102,10 @@ class Daemon:
         *,
         board: StatusBoard | None = None,
         registry: OutletRegistry | None = None,
+        terminal: TerminalView | None = None,
     ) -> None:
         self.settings = settings
+        self._terminal = terminal
         self._client_id = settings.cortex.client_id
         self._secret = client_secret
         self.board = board or StatusBoard()
@@ -574,10 +576,20 @@ class Daemon:
             await asyncio.wait_for(self._stop.wait(), seconds)
 
     async def _report_status(self) -> None:
-        interval = self.settings.log.status_interval
-        while True:
-            await asyncio.sleep(interval)
-            log.info("%s", self.board.render_line())
+        """A live table on a terminal (every second), else a log line per interval."""
+        view = self._terminal
+        if view is None:
+            while True:
+                await asyncio.sleep(self.settings.log.status_interval)
+                log.info("%s", self.board.render_line())
+        view.attach()
+        try:
+            while True:
+                await asyncio.sleep(1.0)
+                view.draw(self.board.render_table())
+        finally:
+            view.clear()
+            view.detach()
 
 
 def _describe(exc: BaseException) -> str:
@@ -596,7 +608,8 @@ async def run(settings: Settings) -> int:
     import signal
 
     secret = resolve_client_secret(settings)
-    daemon = Daemon(settings, secret)
+    terminal = TerminalView(sys.stderr) if sys.stderr.isatty() else None
+    daemon = Daemon(settings, secret, terminal=terminal)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):

@@ -45,6 +45,7 @@ def run_demo(duration: float | None = None, headsets: Sequence[str] | None = Non
     from bridge.config import load_settings
     from bridge.daemon import Daemon
     from bridge.simulator import SimulatorConfig, SimulatorThread
+    from bridge.status import TerminalView
 
     sim_config = SimulatorConfig(
         host="127.0.0.1",
@@ -72,7 +73,8 @@ def run_demo(duration: float | None = None, headsets: Sequence[str] | None = Non
         )
 
         async def main() -> int:
-            daemon = Daemon(settings, DEMO_CLIENT_SECRET)
+            terminal = TerminalView(sys.stderr) if sys.stderr.isatty() else None
+            daemon = Daemon(settings, DEMO_CLIENT_SECRET, terminal=terminal)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError):

@@ -6,8 +6,10 @@ when a status line or the terminal view is drawn.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
+from typing import TextIO
 
 
 @dataclass(slots=True)
@@ -95,3 +97,41 @@ class StatusBoard:
         if self.malformed_frames:
             parts.append(f"malformed={self.malformed_frames}")
         return "status " + "; ".join(parts)
+
+
+class TerminalView:
+    """The live status table at the bottom of a terminal, redrawn in place.
+
+    Log records would be overwritten by the redraw, so :meth:`attach` installs a logging
+    filter that erases the table before any record is printed; the next tick draws it
+    again below the new lines.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._lines = 0
+
+    def draw(self, text: str) -> None:
+        self.clear()
+        self.stream.write(text + "\n")
+        self.stream.flush()
+        self._lines = text.count("\n") + 1
+
+    def clear(self) -> None:
+        if self._lines:
+            # Cursor up to the table's first line, then erase to the end of the screen.
+            self.stream.write(f"\x1b[{self._lines}F\x1b[J")
+            self.stream.flush()
+            self._lines = 0
+
+    def attach(self) -> None:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(self._before_log)
+
+    def detach(self) -> None:
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(self._before_log)
+
+    def _before_log(self, record: logging.LogRecord) -> bool:
+        self.clear()
+        return True

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pylsl
 import pytest
+from bridge_harness import BridgeThread, bridge_settings
 
 from bridge.simulator import SimulatorConfig, SimulatorThread
-from bridge_harness import BridgeThread, bridge_settings
 
 DELAY_MS = 200.0
 CLOCK_OFFSET_S = 12.345

@@ -208,7 +208,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="accept simulator.state / simulator.fault on the WebSocket",
     )
     parser.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log verbosity (DEBUG logs every request's method, never its parameters)",
     )
 
 

@@ -14,6 +14,7 @@ import contextlib
 import inspect
 import logging
 import shutil
+import ssl
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable
@@ -58,34 +59,47 @@ class Simulator:
     async def start(self) -> None:
         cfg = self.config
         ssl_context = None
-        if cfg.tls:
-            directory = cfg.tls_dir
-            if directory is None:
-                self._tmpdir = Path(tempfile.mkdtemp(prefix="cortex-sim-tls-"))
-                files = tls.generate(self._tmpdir)
-            else:
-                files = tls.load_or_generate(directory)
-            ssl_context = tls.server_context(files)
-            self._ca_pem = files.ca_pem
-            if cfg.ca_out is not None:
-                cfg.ca_out.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(files.ca_pem, cfg.ca_out)
-                self._ca_pem = cfg.ca_out
-        self._server = await serve(
-            self._handle,
-            cfg.host,
-            cfg.port,
-            ssl=ssl_context,
-            compression=None,  # Cortex does not negotiate permessage-deflate [U]; it costs CPU
-            max_size=2**22,
-            logger=logging.getLogger("bridge.simulator.ws"),
-        )
+        try:
+            if cfg.tls:
+                ssl_context = self._prepare_tls()
+            self._server = await serve(
+                self._handle,
+                cfg.host,
+                cfg.port,
+                ssl=ssl_context,
+                compression=None,  # Cortex does not negotiate permessage-deflate [U]; it costs CPU
+                max_size=2**22,
+                logger=logging.getLogger("bridge.simulator.ws"),
+            )
+        except BaseException:
+            self._remove_tmpdir()
+            raise
         self._port = self._server.sockets[0].getsockname()[1] if self._server.sockets else cfg.port
         self._schedule_faults()
         self._pump_task = asyncio.create_task(self._pump(), name="cortex-sim-pump")
         log.info(
-            "Cortex simulator listening on %s (%d headsets)", self.url, len(self.service.headsets)
+            "Cortex simulator listening on %s (%d headset(s))", self.url, len(self.service.headsets)
         )
+
+    def _prepare_tls(self) -> ssl.SSLContext:
+        cfg = self.config
+        if cfg.tls_dir is None:
+            self._tmpdir = Path(tempfile.mkdtemp(prefix="cortex-sim-tls-"))
+            files = tls.generate(self._tmpdir)
+        else:
+            files = tls.load_or_generate(cfg.tls_dir)
+        self._ca_pem = files.ca_pem
+        if cfg.ca_out is not None:
+            cfg.ca_out.parent.mkdir(parents=True, exist_ok=True)
+            if not (cfg.ca_out.exists() and cfg.ca_out.samefile(files.ca_pem)):
+                shutil.copyfile(files.ca_pem, cfg.ca_out)
+            self._ca_pem = cfg.ca_out
+        return tls.server_context(files)
+
+    def _remove_tmpdir(self) -> None:
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
 
     async def stop(self) -> None:
         if self._pump_task is not None:
@@ -98,9 +112,7 @@ class Simulator:
             self._server = None
         for task in list(self._background):
             task.cancel()
-        if self._tmpdir is not None:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
+        self._remove_tmpdir()
         log.info("Cortex simulator stopped")
 
     async def __aenter__(self) -> Simulator:
