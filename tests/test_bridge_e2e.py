@@ -202,3 +202,19 @@ def test_labrecorder_records_the_bridge(
     assert abs(len(stamps) - expected) <= 0.01 * expected
     assert np.all(np.diff(stamps) > 0)
     assert len(by_id[pow_id]["time_stamps"]) > 0
+
+
+def test_counter_gaps_are_counted_as_drops(sim: SimulatorThread, headset_id: str) -> None:
+    with BridgeThread(bridge_settings(sim.url, str(sim.ca_pem_path))) as bridge:
+        bridge.wait_streaming()
+        time.sleep(0.5)
+        sim.call(lambda s: s.drop_samples(headset_id, "eeg", 7))
+        time.sleep(0.5)  # both faults mark "the next N samples": keep them apart
+        sim.call(lambda s: s.interpolate_samples(headset_id, "eeg", 5))
+        time.sleep(1.5)
+        assert bridge.daemon is not None
+        stats = bridge.daemon.board.stream(headset_id, "eeg")
+        truth = next(h for h in sim.state()["headsets"] if h["id"] == headset_id)
+        assert truth["samplesDropped"]["eeg"] == 7
+        assert stats.dropped == 7
+        assert stats.interpolated == truth["samplesInterpolated"]["eeg"] == 5
