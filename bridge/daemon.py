@@ -55,6 +55,7 @@ log = logging.getLogger("bridge.daemon")
 T = TypeVar("T")
 
 HEADSET_POLL_SECONDS = 1.0
+HEADSET_RETRY_SECONDS = 5.0
 CONNECT_WAIT_SECONDS = 30.0
 SCAN_INTERVAL_SECONDS = 20.0
 SUBSCRIBE_RETRY_SECONDS = 30.0
@@ -64,6 +65,10 @@ SYNC_READINGS = 5
 TOKEN_REFRESH_MARGIN = 3600.0
 PENDING_FRAMES_LIMIT = 20_000
 DETECTIONS = {"com": "mentalCommand", "fac": "facialExpression"}
+CREDENTIALS_REFUSED = (
+    "Cortex refused the client id or secret (error -32021); check "
+    "cortex.client_id and the client secret"
+)
 
 
 class SessionEnded(Exception):
@@ -224,6 +229,16 @@ class Daemon:
                 await api.update_session(sid, "close")
 
     async def _ensure_access(self, api: CortexApi) -> None:
+        # hasAccessRight/requestAccess check the client id and secret before authorize
+        # does: -32021 here is as final as from authorize, not a reason to reconnect.
+        try:
+            await self._wait_for_access(api)
+        except CortexError as exc:
+            if exc.code == ErrorCode.INVALID_CREDENTIALS:
+                raise AuthError(CREDENTIALS_REFUSED) from None
+            raise
+
+    async def _wait_for_access(self, api: CortexApi) -> None:
         state = await api.has_access_right(self._client_id, self._secret)
         if state.granted:
             return
@@ -261,10 +276,7 @@ class Daemon:
             )
         except CortexError as exc:
             if exc.code == ErrorCode.INVALID_CREDENTIALS:
-                raise AuthError(
-                    "Cortex refused the client id or secret (error -32021); check "
-                    "cortex.client_id and the client secret"
-                ) from None
+                raise AuthError(CREDENTIALS_REFUSED) from None
             if exc.code in (ErrorCode.INVALID_LICENSE, ErrorCode.NO_LICENSE_PERMISSION):
                 raise AuthError(
                     f"Cortex refused the licence (error {exc.code}: {exc.cortex_message}); "
@@ -304,26 +316,28 @@ class Daemon:
         patterns = list(self.settings.cortex.headsets)
         last_scan = float("-inf")
         said_waiting = False
+        retry_after: dict[str, float] = {}
         while True:
             headsets = await api.query_headsets()
             self._headset_status = {h["id"]: str(h.get("status", "")) for h in headsets}
             self._headset_objects = {h["id"]: h for h in headsets}
             chosen = [h["id"] for h in select_headsets(headsets, patterns)]
+            now = time.monotonic()
+            for hid, task in list(self._headset_tasks.items()):
+                if not task.done():
+                    continue
+                del self._headset_tasks[hid]
+                exc = task.exception() if not task.cancelled() else None
+                if isinstance(exc, AuthError):
+                    raise exc
+                if exc is not None and not isinstance(exc, SessionEnded):
+                    log.warning("headset %s: %s", hid, _describe(exc))
+                    retry_after[hid] = now + HEADSET_RETRY_SECONDS
             for hid in chosen:
-                task = self._headset_tasks.get(hid)
-                if task is None or task.done():
+                if hid not in self._headset_tasks and retry_after.get(hid, 0.0) <= now:
                     self._headset_tasks[hid] = asyncio.create_task(
                         self._run_headset(api, hid), name=f"headset-{hid}"
                     )
-            for hid, task in list(self._headset_tasks.items()):
-                if task.done():
-                    exc = task.exception() if not task.cancelled() else None
-                    if isinstance(exc, AuthError):
-                        raise exc
-                    if exc is not None and not isinstance(exc, SessionEnded):
-                        log.warning("headset %s: %s", hid, _describe(exc))
-                    if hid not in chosen:
-                        del self._headset_tasks[hid]
             if not chosen and not any(not t.done() for t in self._headset_tasks.values()):
                 if not said_waiting:
                     wanted = ", ".join(patterns) if patterns else "any headset"
@@ -642,7 +656,12 @@ async def check(settings: Settings) -> int:
         api = CortexApi(conn)
         info = await api.get_cortex_info()
         print(f"Cortex {info.get('version', '?')} at {cortex.url}", file=out)
-        access = await api.has_access_right(cortex.client_id, secret)
+        try:
+            access = await api.has_access_right(cortex.client_id, secret)
+        except CortexError as exc:
+            if exc.code == ErrorCode.INVALID_CREDENTIALS:
+                raise AuthError(CREDENTIALS_REFUSED) from None
+            raise
         if not access.granted:
             print(f"access: not granted ({access.message})", file=out)
             return int(ExitCode.FAILURE)
@@ -650,7 +669,7 @@ async def check(settings: Settings) -> int:
             await api.authorize(cortex.client_id, secret, cortex.license, cortex.debit)
         except CortexError as exc:
             if exc.code == ErrorCode.INVALID_CREDENTIALS:
-                raise AuthError("Cortex refused the client id or secret (error -32021)") from None
+                raise AuthError(CREDENTIALS_REFUSED) from None
             raise
         print("authorize: ok", file=out)
         headsets = await api.query_headsets()
