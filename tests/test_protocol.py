@@ -104,3 +104,18 @@ def test_classify_never_raises(value: object) -> None:
 @given(st.binary(max_size=40) | st.text(max_size=40))
 def test_decode_never_raises(raw: bytes | str) -> None:
     decode(raw)
+
+
+def test_token_expiry_reads_the_jwt_payload() -> None:
+    import base64
+
+    from bridge.cortex.api import token_expiry
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    payload = b64(json.dumps({"exp": 1_700_259_200, "nbf": 1_700_000_000}).encode())
+    assert token_expiry(f"{b64(b'{}')}.{payload}.sig") == 1_700_259_200.0
+    assert token_expiry("not-a-jwt") is None
+    assert token_expiry(f"a.{b64(b'[1]')}.c") is None
+    assert token_expiry("a.!!!.c") is None

@@ -7,6 +7,8 @@ counted by the daemon) rather than letting a ``KeyError`` escape.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -251,9 +253,6 @@ def token_expiry(token: str) -> float | None:
     Cortex tokens are JWTs (cortex_api.md §2.2); the signature is Cortex's business,
     we only read the payload to refresh the token before it expires.
     """
-    import base64
-    import json
-
     parts = token.split(".")
     if len(parts) != 3:
         return None
