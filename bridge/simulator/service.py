@@ -108,6 +108,7 @@ class Session:
     record_ids: list[str] = field(default_factory=list)
     record: Record | None = None
     training_timers: dict[str, Timer] = field(default_factory=dict)
+    closed_by: str = ""  # truth for tests: "client", "headset" or "connection"
 
     @property
     def live(self) -> bool:
@@ -291,6 +292,7 @@ class CortexService:
         if session.record is not None:
             self.finish_record(session)
         session.status = "closed"
+        session.closed_by = reason
         session.stopped = iso(self.epoch_now())
 
     def finish_record(self, session: Session) -> Record:
@@ -497,6 +499,7 @@ class CortexService:
                 {
                     **s.to_json(),
                     "connection": s.conn,
+                    "closedBy": s.closed_by,
                     "metRate": s.subs["met"].rate if "met" in s.subs else None,
                 }
                 for s in self.sessions.values()
