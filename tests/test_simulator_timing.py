@@ -94,11 +94,11 @@ def test_stream_rate(run, model, stream):
     assert np.allclose(np.diff(times), 1 / rate, atol=2.1e-4)
     measured = (len(times) - 1) / (times[-1] - times[0])
     assert measured == pytest.approx(rate, rel=0.005)
-    # Delivery: frames arrive at the pace of their sample times (slope 1 within 0.5%),
-    # and never before their own time.
-    slope = np.polyfit(times - times[0], arrivals - arrivals[0], 1)[0]
-    assert slope == pytest.approx(1.0, abs=0.005)
+    # Delivery: frames arrive at the pace of their sample times (the lag neither grows
+    # nor shrinks beyond scheduling jitter), and never before their own time. A slope
+    # fit was too sensitive to one late frame on the 2 Hz streams of a loaded machine.
     lag = arrivals - times
+    assert np.ptp(lag) < 0.15
     assert lag.min() > -0.002 and statistics.median(lag) < 0.1
 
 
