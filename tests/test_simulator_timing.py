@@ -94,11 +94,12 @@ def test_stream_rate(run, model, stream):
     assert np.allclose(np.diff(times), 1 / rate, atol=2.1e-4)
     measured = (len(times) - 1) / (times[-1] - times[0])
     assert measured == pytest.approx(rate, rel=0.005)
-    # Delivery: frames arrive at the pace of their sample times (the lag neither grows
-    # nor shrinks beyond scheduling jitter), and never before their own time. A slope
-    # fit was too sensitive to one late frame on the 2 Hz streams of a loaded machine.
+    # Delivery: frames arrive at the pace of their sample times (the typical lag does
+    # not drift between the halves of the run), and never before their own time. Robust
+    # statistics only: one scheduling pause of a busy machine delays a few frames.
     lag = arrivals - times
-    assert np.ptp(lag) < 0.15
+    half = len(lag) // 2
+    assert abs(float(np.median(lag[:half]) - np.median(lag[half:]))) < 0.02
     assert lag.min() > -0.002 and statistics.median(lag) < 0.1
 
 
