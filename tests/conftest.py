@@ -7,6 +7,7 @@ subprocess a test starts. Nothing in the test suite may multicast on the LAN.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 
@@ -251,3 +252,18 @@ def cortex_test_client_class() -> type[CortexTestClient]:
 def fast_sim_settings() -> dict[str, _Any]:
     """The fast simulator timings used by ``sim_factory``."""
     return dict(FAST_SIM)
+
+
+@pytest.fixture
+def clean_bridge_environment(monkeypatch: pytest.MonkeyPatch) -> _Iterator[None]:
+    """No stray CORTEX_BRIDGE_* or systemd credentials from the caller's shell, and no
+    CLI log handler left behind for the next test."""
+    from bridge import cli
+
+    for name in list(os.environ):
+        if name.upper().startswith("CORTEX_BRIDGE_") or name == "CREDENTIALS_DIRECTORY":
+            monkeypatch.delenv(name)
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, cli._StderrHandler)]:
+        root.removeHandler(handler)

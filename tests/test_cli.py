@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CREDENTIALS = '[cortex]\nclient_id = "abc"\nclient_secret = "xyz"\n'
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.upper().startswith("CORTEX_BRIDGE_") or name == "CREDENTIALS_DIRECTORY":
-            monkeypatch.delenv(name)
-    yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if isinstance(h, cli._StderrHandler)]:
-        root.removeHandler(handler)
+pytestmark = pytest.mark.usefixtures("clean_bridge_environment")
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +34,7 @@ SECRET = "s3cr3t-Value-do-not-print-8c1f"
 VALID_CREDENTIALS = f'[cortex]\nclient_id = "abc"\nclient_secret = "{SECRET}"\n'
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No stray CORTEX_BRIDGE_* or systemd credentials from the caller's shell."""
-    for name in list(os.environ):
-        if name.upper().startswith("CORTEX_BRIDGE_") or name == "CREDENTIALS_DIRECTORY":
-            monkeypatch.delenv(name)
-    yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if isinstance(h, cli._StderrHandler)]:
-        root.removeHandler(handler)
+pytestmark = pytest.mark.usefixtures("clean_bridge_environment")
 
 
 @pytest.fixture

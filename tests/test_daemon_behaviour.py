@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +42,7 @@ SimFactory = Callable[..., SimulatorThread]
 # ---- helpers ---------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No CORTEX_BRIDGE_* from the caller's shell; no CLI log handler left behind."""
-    for name in list(os.environ):
-        if name.upper().startswith("CORTEX_BRIDGE_") or name == "CREDENTIALS_DIRECTORY":
-            monkeypatch.delenv(name)
-    yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if isinstance(h, cli._StderrHandler)]:
-        root.removeHandler(handler)
+pytestmark = pytest.mark.usefixtures("clean_bridge_environment")
 
 
 @pytest.fixture
