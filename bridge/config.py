@@ -199,6 +199,24 @@ class LogSettings(_Section):
         return value.lower() if isinstance(value, str) else value
 
 
+class OscSettings(_Section):
+    """``[osc]``: OSC over UDP for Max/MSP, Pure Data and TouchDesigner (issue 4)."""
+
+    enabled: bool = Field(default=False, description="send every bridged stream as OSC")
+
+
+class MarkerSettings(_Section):
+    """``[markers]``: LSL and OSC markers into Cortex ``injectMarker`` (issue 5)."""
+
+    enabled: bool = Field(default=False, description="forward markers to Cortex")
+
+
+class EmoggSettings(_Section):
+    """``[emogg]``: audience emotion from Emogg as a second source (issue 9)."""
+
+    enabled: bool = Field(default=False, description="run the Emogg source")
+
+
 class Settings(BaseSettings):
     """The whole configuration; one field per TOML section."""
 
@@ -215,6 +233,9 @@ class Settings(BaseSettings):
     cortex: CortexSettings = CortexSettings()
     lsl: LslSettings = LslSettings()
     log: LogSettings = LogSettings()
+    osc: OscSettings = OscSettings()
+    markers: MarkerSettings = MarkerSettings()
+    emogg: EmoggSettings = EmoggSettings()
 
     @classmethod
     def settings_customise_sources(

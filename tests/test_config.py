@@ -217,7 +217,7 @@ INVALID = [
     ("[cortex]\nactivate = 'perhaps'", "cortex.activate: expected true or false"),
     ("[cortex]\ncolour = 'red'", "cortex.colour: unknown key"),
     ("cortex = 5", "cortex: expected a table, got 5"),
-    ("[osc]\nport = 9000", "osc: unknown section"),
+    ("[midi]\nport = 9000", "midi: unknown section"),
     ("verbose = true", "verbose: unknown key (settings belong in a section"),
     (
         "[lsl]\nname_template = 'X-{headset}-{bogus}'",
@@ -285,16 +285,16 @@ def test_unknown_env_variables(
     monkeypatch: pytest.MonkeyPatch, write: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("CORTEX_BRIDGE_CORTEX__COLOUR", "red")
-    monkeypatch.setenv("CORTEX_BRIDGE_OSC__PORT", "9000")
+    monkeypatch.setenv("CORTEX_BRIDGE_MIDI__PORT", "9000")
     monkeypatch.setenv("CORTEX_BRIDGE_CORTEX", "{}")
     code, _, err = run_check(write(VALID_CREDENTIALS), capsys)
     assert code == ExitCode.CONFIG
     lines = sorted(err.splitlines())
     assert lines == [
         "cortex-bridge: CORTEX_BRIDGE_CORTEX: not a setting (expected "
-        "CORTEX_BRIDGE_<SECTION>__<KEY> with a section of cortex, lsl, log)",
-        "cortex-bridge: CORTEX_BRIDGE_OSC__PORT: not a setting (expected "
-        "CORTEX_BRIDGE_<SECTION>__<KEY> with a section of cortex, lsl, log)",
+        "CORTEX_BRIDGE_<SECTION>__<KEY> with a section of cortex, lsl, log, osc, markers, emogg)",
+        "cortex-bridge: CORTEX_BRIDGE_MIDI__PORT: not a setting (expected "
+        "CORTEX_BRIDGE_<SECTION>__<KEY> with a section of cortex, lsl, log, osc, markers, emogg)",
         "cortex-bridge: cortex.colour: unknown key (from CORTEX_BRIDGE_CORTEX__COLOUR)",
     ]
 
@@ -332,7 +332,7 @@ def test_file_problem_and_env_problem_together(tmp_path: Path) -> None:
     assert problems_of(path, {"CORTEX_BRIDGE_X": "1"}) == [
         f"config file {path}: not found",
         "CORTEX_BRIDGE_X: not a setting (expected CORTEX_BRIDGE_<SECTION>__<KEY> "
-        "with a section of cortex, lsl, log)",
+        "with a section of cortex, lsl, log, osc, markers, emogg)",
     ]
 
 
