@@ -15,7 +15,7 @@ import ipaddress
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -45,10 +45,10 @@ from bridge.cortex.protocol import (
 )
 from bridge.errors import AuthError, BridgeError, ExitCode
 from bridge.outputs.lsl import OutletNaming, OutletRegistry
-from bridge.pipeline import HeadsetClock, StreamPipeline
+from bridge.pipeline import HeadsetClock, MarkerHandler, Sink, StreamPipeline
 from bridge.selection import CONNECTED, DISCOVERED, select_headsets
 from bridge.status import StatusBoard, TerminalView
-from bridge.streams import HeadsetInfo, build_plan
+from bridge.streams import HeadsetInfo, StreamPlan, build_plan
 
 log = logging.getLogger("bridge.daemon")
 
@@ -520,7 +520,24 @@ class Daemon:
         stats = self.board.stream(headset.id, sub.stream)
         stats.outlet = outlet.name
         stats.state = "streaming"
-        routes.pipelines[sub.stream] = StreamPipeline(plan, outlet, clock, stats)
+        routes.pipelines[sub.stream] = StreamPipeline(
+            plan,
+            outlet,
+            clock,
+            stats,
+            sinks=self._sinks_for(plan, headset),
+            on_markers=self._marker_handler_for(headset, clock),
+        )
+
+    def _sinks_for(self, plan: StreamPlan, headset: HeadsetInfo) -> Sequence[Sink]:
+        """Outputs besides LSL for one stream (OSC)."""
+        return ()
+
+    def _marker_handler_for(
+        self, headset: HeadsetInfo, clock: HeadsetClock
+    ) -> MarkerHandler | None:
+        """What to do with the markers Cortex reports in the EEG MARKERS column (echo)."""
+        return None
 
     def _replay_pending(self, routes: SessionRoutes) -> None:
         pending, routes.pending = routes.pending, []
