@@ -67,6 +67,10 @@ def configure_logging(level: str) -> None:
     """
     root = logging.getLogger()
     root.setLevel(level.upper())
+    # websockets logs every frame at debug level, each with the frame's first and last
+    # 24 characters: the tail of the client secret in authorize, of the token in each
+    # answer. Never below INFO, whatever the level (our connection logs requests redacted).
+    logging.getLogger("websockets").setLevel(max(logging.INFO, root.level))
     if not any(isinstance(h, _StderrHandler) for h in root.handlers):
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
@@ -139,7 +143,13 @@ def _permission_warnings(settings: Settings, config: Path | None) -> list[str]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     settings = _settings_for(args)
-    return _finish(_load("bridge.daemon", "run", "run")(settings))
+    run = _load("bridge.daemon", "run", "run")
+    # SIGHUP reloads: the same loading (file, environment, --log-level, preflight) again,
+    # for a target that takes it.
+    reload: Callable[[], Settings] = lambda: _settings_for(args)  # noqa: E731
+    if "reload" in inspect.signature(run).parameters:
+        return _finish(run(settings, reload=reload))
+    return _finish(run(settings))
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -161,6 +171,22 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         prog=f"{PROG} simulate", description="Run a Cortex-compatible simulator."
     )
     simulator(parser)
+    try:
+        sim_args = parser.parse_args(args.sim_argv)
+    except SystemExit as exc:
+        return _system_exit_code(exc)
+    configure_logging(getattr(sim_args, "log_level", None) or "info")
+    return _finish(run(sim_args))
+
+
+def _cmd_simulate_emogg(args: argparse.Namespace) -> int:
+    """The Emogg simulator, mounted like ``simulate`` (its own flags, lazy import)."""
+    add_arguments = _load("bridge.simulator.emogg.cli", "add_arguments", "simulate-emogg")
+    run = _load("bridge.simulator.emogg.cli", "run", "simulate-emogg")
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} simulate-emogg", description="Run an Emogg API simulator (REST + WS)."
+    )
+    add_arguments(parser)
     try:
         sim_args = parser.parse_args(args.sim_argv)
     except SystemExit as exc:
@@ -246,8 +272,27 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("sim_argv", nargs=argparse.REMAINDER)
     simulate.set_defaults(handler=_cmd_simulate)
 
+    simulate_emogg = commands.add_parser(
+        "simulate-emogg",
+        help="run an Emogg API simulator (see: simulate-emogg --help)",
+        add_help=False,
+        prefix_chars="\0",
+    )
+    simulate_emogg.add_argument("sim_argv", nargs=argparse.REMAINDER)
+    simulate_emogg.set_defaults(handler=_cmd_simulate_emogg)
+
     bench = commands.add_parser("bench", help="measure throughput and latency")
     bench.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
+    bench.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="run only this scenario (repeatable): osc_encoding, throughput, cost, "
+        "latency, timestamps",
+    )
+    bench.add_argument(
+        "--quick", action="store_true", help="short smoke run (rough figures, 1-2 minutes)"
+    )
     _add_log_level(bench)
     bench.set_defaults(handler=_cmd_bench)
     return parser

@@ -19,9 +19,11 @@ Samples are never stamped on arrival: Cortex delivers them ~200 ms late.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 import pylsl
@@ -154,3 +156,220 @@ class EpochOffsetTracker:
         change = new - self.mapping.offset
         self.mapping = mapping_from_epoch(new)
         return change if abs(change) >= self._step_threshold else 0.0
+
+
+# --- markers (issue 5) ------------------------------------------------------------------
+
+# A marker whose LSL time is further from ``local_clock()`` than this is not in the LSL
+# clock at all (OpenViBE's old LSL plugin pushed scenario-relative times; some senders
+# push wall-clock time): it is restamped on arrival rather than sent to Cortex decades off.
+MARKER_MAX_AGE_S = 600.0
+MARKER_MAX_AHEAD_S = 1.0
+
+
+def sender_to_local_lsl(stamp: float, time_correction: float) -> float:
+    """A sample's timestamp in the sender's LSL clock -> ours (``inlet.time_correction()``
+    is what must be added; 0 on one machine, the clock offset across machines)."""
+    return stamp + time_correction
+
+
+def emotivpro_marker_lsl(
+    stamp: float, time_correction: float, marker_time: float, time_sent: float
+) -> float:
+    """LSL time of an EmotivPRO-layout marker ``[MarkerTime, MarkerValue, TimeSent]``.
+
+    Both times are the sender's epoch seconds; the marker happened ``time_sent -
+    marker_time`` before the sample was sent (and stamped). A lag that is negative,
+    not finite or over :data:`MARKER_MAX_AGE_S` is ignored (the sample time is used).
+    """
+    local = stamp + time_correction
+    lag = time_sent - marker_time
+    if lag != lag or not 0.0 <= lag <= MARKER_MAX_AGE_S:  # NaN or implausible
+        return local
+    return local - lag
+
+
+def plausible_marker_time(lsl_time: float, now: float) -> bool:
+    """Whether ``lsl_time`` can be a marker just pulled at LSL time ``now``."""
+    return now - MARKER_MAX_AGE_S <= lsl_time <= now + MARKER_MAX_AHEAD_S
+
+
+def cortex_time_from_iso(text: object) -> float | None:
+    """Cortex time (epoch seconds) of a marker object's ``startDatetime``, or None.
+
+    Cortex writes the marker's own time as a local ISO 8601 string with an offset
+    (``2019-06-06T15:57:41.529661+07:00``); the instant is what counts, not the zone.
+    A string without an offset is not trusted (its zone is unknown).
+    """
+    if not isinstance(text, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.timestamp()
+
+
+# --- Emogg ----------------------------------------------------------------------------
+
+
+def epoch_from_emogg(stamp: str | int | float) -> float:
+    """Epoch seconds of an Emogg event timestamp.
+
+    Emogg's docs show both an ISO 8601 string (``"2024-04-14T23:00:30.000Z"``) and epoch
+    milliseconds (``1712794471965``) for the same field, so both are accepted; an ISO
+    time without a zone is UTC, as Emogg's docs say for request dates. ValueError for
+    anything else (a bool, a non-finite number, an unparsable string).
+    """
+    if isinstance(stamp, bool):
+        raise ValueError("an Emogg timestamp is not a boolean")
+    if isinstance(stamp, int | float):
+        seconds = float(stamp) / 1000.0
+    elif isinstance(stamp, str):
+        text = stamp.strip()
+        if text.isdigit():
+            seconds = int(text) / 1000.0
+        else:
+            try:
+                parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(f"not an ISO 8601 time: {stamp[:40]!r}") from None
+            if parsed.tzinfo is None:
+                parsed = datetime.fromisoformat(parsed.isoformat() + "+00:00")
+            seconds = parsed.timestamp()
+    else:
+        raise ValueError(f"an Emogg timestamp is a string or a number, not {type(stamp).__name__}")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"Emogg timestamp out of range: {stamp!r}")
+    return seconds
+
+
+def emogg_to_lsl(stamp: str | int | float, mapping: ClockMapping) -> float:
+    """LSL time of an Emogg event, through an epoch mapping (:func:`mapping_from_epoch`).
+
+    Emogg stamps with its server's UTC clock; there is no way to synchronise with it, so
+    the error is the skew between Emogg's clock and ours (keep NTP on).
+    """
+    return mapping.to_lsl(epoch_from_emogg(stamp))
+
+
+# --- Cortex 1.x: sample times since Cortex start (issue 8) ------------------------------
+
+
+class OriginEstimator:
+    """Where a clock that counts from an unseen origin starts, on our clock.
+
+    Cortex 1.x stamps samples in "time since Cortex start" and offers no clock exchange,
+    so the origin (Cortex's start on our clock) is estimated from arrival times. Every
+    frame obeys ``arrival = origin + stamp + delay`` with ``delay >= latency``, the
+    smallest delivery delay. Hence ``arrival - stamp >= origin + latency``, with equality
+    for the luckiest frame: the minimum of ``arrival - stamp`` is the estimate. Extra
+    delay (queueing, jitter, a stall, a slow event loop) only ever makes a frame look
+    later, so it cannot pull the estimate off; the error is how far the luckiest frame
+    of the window was from the fastest possible delivery, plus ``latency`` if it is not
+    known. A constant delay is invisible in the frames: subtract it with ``latency``.
+
+    What is left is the transport floor, the fastest a frame ever travels from the
+    service to us. Request round trips over the same connection measure it, as NTP does:
+    :meth:`note_round_trip` keeps half the shortest one as ``transit`` (assuming the two
+    directions are alike) and it is subtracted too.
+
+    A frame that would move the origin back by more than ``jump_s`` at once is a
+    suspect (a garbled stamp must not wreck the clock for a whole window): it counts
+    only when ``confirm`` such frames in a row agree, and then the estimate starts
+    afresh from them.
+
+    The minimum is kept per ``bucket_s`` of arrival time over the last ``window_s``, so
+    the estimate follows a slow drift between the two clocks (and forgets outliers of a
+    clock that was stepped) instead of clinging to the oldest, smallest value. Pure: the
+    caller passes arrival times, so it is tested with plain numbers.
+    """
+
+    def __init__(
+        self,
+        window_s: float = 30.0,
+        bucket_s: float = 1.0,
+        latency: float = 0.0,
+        jump_s: float = 1.0,
+        confirm: int = 5,
+    ) -> None:
+        if window_s <= 0 or bucket_s <= 0 or window_s < bucket_s:
+            raise ValueError("need 0 < bucket_s <= window_s")
+        self.window_s = window_s
+        self.bucket_s = bucket_s
+        self.latency = latency
+        self.jump_s = jump_s
+        self.confirm = confirm
+        self._suspects: list[tuple[float, float]] = []
+        self.rejected = 0
+        self._buckets: list[list[float]] = []  # [bucket index, min(arrival - stamp)]
+        self._min = math.inf
+        self.observed = 0
+        self.transit = 0.0
+        self._best_round_trip = math.inf
+
+    @property
+    def origin(self) -> float | None:
+        """The estimated origin on the arrival clock, None before the first frame."""
+        return self._min - self.latency - self.transit if self._buckets else None
+
+    def note_round_trip(self, seconds: float) -> None:
+        """A request's round trip on the frames' connection (the shortest one counts)."""
+        if 0.0 <= seconds < self._best_round_trip:
+            self._best_round_trip = seconds
+            self.transit = seconds / 2.0
+
+    def observe(self, stamp: float, arrival: float) -> float:
+        """Take one frame (its stamp and our arrival time); the updated origin."""
+        value = arrival - stamp
+        if not math.isfinite(value):
+            self.rejected += 1
+            return self._min - self.latency - self.transit
+        if self._buckets and value < self._min - self.jump_s:
+            self._suspects.append((stamp, arrival))
+            if len(self._suspects) < self.confirm or (
+                max(a - s for s, a in self._suspects) - min(a - s for s, a in self._suspects)
+                > self.jump_s
+            ):
+                if len(self._suspects) >= self.confirm:
+                    self._suspects.pop(0)
+                self.rejected += 1
+                return self._min - self.latency - self.transit
+            suspects, self._suspects = self._suspects, []
+            self._buckets.clear()
+            self._min = math.inf
+            for s, a in suspects[:-1]:
+                self.observe(s, a)
+        else:
+            self._suspects.clear()
+        index = math.floor(arrival / self.bucket_s)
+        buckets = self._buckets
+        self.observed += 1
+        if buckets and buckets[-1][0] == index:
+            if value < buckets[-1][1]:
+                buckets[-1][1] = value
+            if value < self._min:
+                self._min = value
+            return self._min - self.latency - self.transit
+        buckets.append([float(index), value])
+        oldest = index - math.ceil(self.window_s / self.bucket_s) + 1
+        if buckets[0][0] < oldest:
+            while buckets[0][0] < oldest:
+                buckets.pop(0)
+            self._min = min(b[1] for b in buckets)
+        elif value < self._min:
+            self._min = value
+        return self._min - self.latency - self.transit
+
+
+def remote_wall_offset(remote_epoch: float, sent: float, received: float) -> ClockPair:
+    """The remote wall clock minus ours, from a time stamp the remote took while our
+    request was under way (between our wall-clock reads ``sent`` and ``received``).
+
+    Cortex 1.x has no clock exchange, but the ``started`` of a new session is its wall
+    clock at that moment; the midpoint assumption bounds the error by half the round
+    trip (``spread``). Markers are sent in the service's wall-clock time with it.
+    """
+    return ClockPair(remote_epoch - (sent + received) / 2.0, received - sent)

@@ -19,7 +19,9 @@ from the field list.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import math
 import os
 import re
 import stat
@@ -36,6 +38,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -58,6 +61,7 @@ CREDENTIAL_NAME = "client_secret"
 StreamName = Literal["eeg", "mot", "dev", "eq", "pow", "met", "com", "fac", "sys"]
 STREAM_NAMES: tuple[str, ...] = get_args(StreamName)
 ClockMode = Literal["auto", "sync", "epoch"]
+Dialect = Literal["auto", "v2", "v1"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 TEMPLATE_PLACEHOLDERS = frozenset({"stream", "headset", "cortex_stream", "emotivpro"})
@@ -97,7 +101,16 @@ class CortexSettings(_Section):
     debit: int = Field(default=0, ge=0, description="sessions to debit from the licence")
     request_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a response")
     reconnect_max_delay: float = Field(default=30.0, gt=0, description="reconnect backoff cap")
+    stall_timeout: float = Field(
+        default=5.0, gt=0, description="seconds without data before a session is restarted"
+    )
     clock: ClockMode = Field(default="auto", description="how Cortex time maps to LSL time")
+    dialect: Dialect = Field(
+        default="auto", description="Cortex API dialect: v2 (Cortex 2+), v1 (Cortex 1.x) or auto"
+    )
+    v1_latency: float = Field(
+        default=0.0, ge=0, description="Cortex 1.x: delivery latency to subtract (seconds)"
+    )
 
     @field_validator("url")
     @classmethod
@@ -199,22 +212,353 @@ class LogSettings(_Section):
         return value.lower() if isinstance(value, str) else value
 
 
+OscLayout = Literal["vector", "split"]
+OscBundleMode = Literal["off", "immediate", "sample_time"]
+OscTimestamps = Literal["off", "lsl", "epoch"]
+# Printable ASCII except space and what OSC reserves for patterns (and "/" inside a segment).
+_OSC_ADDRESS_FORBIDDEN = frozenset(" #*,?[]{}")
+
+
+def parse_osc_target(text: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6-address]:port`` -> (host, port); ``ValueError`` with the reason.
+
+    Host names are allowed (resolved once when OSC starts); IPv6 literals need brackets so
+    the port is unambiguous.
+    """
+    value = text.strip()
+    if value.startswith("["):
+        host, sep, rest = value[1:].partition("]")
+        if not sep or not rest.startswith(":"):
+            raise ValueError(f"{text!r}: write IPv6 targets as [address]:port, e.g. [::1]:9000")
+        port_text = rest[1:]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{text!r}: {host!r} is not an IPv6 address") from None
+    else:
+        host, sep, port_text = value.rpartition(":")
+        if not sep or not host:
+            raise ValueError(f"{text!r}: expected host:port, e.g. 127.0.0.1:9000")
+        if ":" in host:
+            raise ValueError(f"{text!r}: write IPv6 targets as [address]:port, e.g. [::1]:9000")
+        if any(c.isspace() or c in "/@" for c in host):
+            raise ValueError(f"{text!r}: {host!r} is not a host name or address")
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
+    return host, int(port_text)
+
+
+def _osc_table(value: object) -> object:
+    """Tables from the environment: ``eeg=32,pow=4`` (a list after comma-splitting) or a
+    JSON object; TOML tables pass through."""
+    if isinstance(value, str):
+        value = [item for item in value.split(",") if item.strip()]
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        text = ",".join(value).strip()
+        if text.startswith("{"):
+            try:
+                return json.loads(text)
+            except ValueError:
+                raise ValueError("expected a JSON object or name=value pairs") from None
+        table: dict[str, str] = {}
+        for item in value:
+            name, sep, setting = item.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"expected name=value pairs, got {item.strip()!r}")
+            table[name.strip()] = setting.strip()
+        return table
+    return value
+
+
+def _known_streams(names: Iterable[str]) -> None:
+    for name in names:
+        if name not in STREAM_NAMES:
+            raise ValueError(f"unknown stream {name!r} (known: {', '.join(STREAM_NAMES)})")
+
+
 class OscSettings(_Section):
     """``[osc]``: OSC over UDP for Max/MSP, Pure Data and TouchDesigner (issue 4)."""
 
     enabled: bool = Field(default=False, description="send every bridged stream as OSC")
+    targets: tuple[str, ...] = Field(
+        default=("127.0.0.1:9000",), description="UDP receivers as host:port or [v6]:port"
+    )
+    prefix: str = Field(default="/emotiv", description="address prefix; empty for none")
+    layout: OscLayout = Field(default="vector", description="vector or split, every stream")
+    layouts: dict[str, OscLayout] = Field(default_factory=dict, description="per-stream layout")
+    streams: tuple[str, ...] = Field(default=STREAM_NAMES, description="streams sent as OSC")
+    rate_caps: dict[str, float] = Field(
+        default_factory=dict, description="stream -> highest message rate in Hz"
+    )
+    bundle: OscBundleMode = Field(default="off", description="off, immediate or sample_time")
+    timestamps: OscTimestamps = Field(
+        default="off", description="sample time as two ints (s, us) in data messages"
+    )
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _targets_from_env(cls, value: object) -> object:
+        """``[::1]:9000,host:9001`` from the environment looks like broken JSON: split it."""
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("targets")
+    @classmethod
+    def _check_targets(cls, targets: tuple[str, ...]) -> tuple[str, ...]:
+        if not targets:
+            raise ValueError("must name at least one host:port (or set enabled = false)")
+        seen: set[tuple[str, int]] = set()
+        for text in targets:
+            parsed = parse_osc_target(text)
+            if parsed in seen:
+                raise ValueError(f"{text!r} is listed twice")
+            seen.add(parsed)
+        return tuple(t.strip() for t in targets)
+
+    @field_validator("prefix")
+    @classmethod
+    def _check_prefix(cls, prefix: str) -> str:
+        """Receivers match addresses literally; a bad character would break every route."""
+        if not prefix:
+            return prefix
+        if not prefix.startswith("/") or prefix.endswith("/"):
+            raise ValueError(f"must start with '/' and not end with it, e.g. \"/emotiv\", got {prefix!r}")
+        for segment in prefix[1:].split("/"):
+            if not segment:
+                raise ValueError(f"empty segment ('//') in {prefix!r}")
+            bad = sorted({c for c in segment if c in _OSC_ADDRESS_FORBIDDEN or not " " < c <= "~"})
+            if bad:
+                raise ValueError(
+                    f"{prefix!r} contains {''.join(bad)!r}; OSC addresses are printable ASCII "
+                    "without spaces or # * , ? [ ] { }"
+                )
+        return prefix
+
+    @field_validator("layouts", "rate_caps", mode="before")
+    @classmethod
+    def _tables_from_env(cls, value: object) -> object:
+        return _osc_table(value)
+
+    @field_validator("layouts")
+    @classmethod
+    def _check_layouts(cls, layouts: dict[str, str]) -> dict[str, str]:
+        _known_streams(layouts)
+        return layouts
+
+    @field_validator("rate_caps")
+    @classmethod
+    def _check_rate_caps(cls, caps: dict[str, float]) -> dict[str, float]:
+        _known_streams(caps)
+        for name, hz in caps.items():
+            if not math.isfinite(hz) or hz <= 0:
+                raise ValueError(f"{name}: must be a number of Hz greater than 0, got {hz!r}")
+        return caps
+
+    @field_validator("streams")
+    @classmethod
+    def _check_streams(cls, streams: tuple[str, ...]) -> tuple[str, ...]:
+        """Each known stream at most once; empty sends only status and markers."""
+        _known_streams(streams)
+        duplicates = sorted({s for s in streams if streams.count(s) > 1})
+        if duplicates:
+            raise ValueError(f"{duplicates[0]!r} is listed twice")
+        return streams
+
+    def layout_of(self, stream: str) -> OscLayout:
+        """The layout of one stream: its ``layouts`` entry, else ``layout``."""
+        return self.layouts.get(stream, self.layout)
 
 
 class MarkerSettings(_Section):
     """``[markers]``: LSL and OSC markers into Cortex ``injectMarker`` (issue 5)."""
 
     enabled: bool = Field(default=False, description="forward markers to Cortex")
+    lsl_input: bool = Field(default=True, description="read LSL marker streams")
+    lsl_predicate: str = Field(
+        default="type='Markers'", description="XPath predicate selecting LSL marker streams"
+    )
+    osc_input: bool = Field(default=False, description="listen for OSC /marker messages")
+    osc_host: str = Field(default="127.0.0.1", description="address the OSC marker port binds")
+    osc_port: int = Field(default=7402, ge=0, le=65535, description="UDP port for OSC markers")
+    queue_limit: int = Field(
+        default=10_000, ge=1, description="markers kept while Cortex is unavailable"
+    )
+    record: bool = Field(default=True, description="open a Cortex record per session")
+    record_title: str = Field(
+        default="cortex-bridge {headset} {date} {time}", description="record title template"
+    )
+    echo: bool = Field(default=True, description="publish the markers of the EEG stream")
+    echo_int32: bool = Field(default=False, description="also publish them as int32 markers")
+
+    @field_validator("lsl_predicate", "osc_host")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("record_title")
+    @classmethod
+    def _check_title(cls, template: str) -> str:
+        """Placeholders checked at start-up; Cortex wants 1 to 200 characters."""
+        unknown = sorted(template_placeholders(template) - RECORD_TITLE_PLACEHOLDERS)
+        if unknown:
+            allowed = ", ".join("{" + n + "}" for n in sorted(RECORD_TITLE_PLACEHOLDERS))
+            raise ValueError(
+                f"unknown placeholder {', '.join('{' + n + '}' for n in unknown)} "
+                f"(allowed: {allowed})"
+            )
+        if not template.strip():
+            raise ValueError("must not be empty (Cortex needs a record title)")
+        return template
+
+    @field_validator("record")
+    @classmethod
+    def _record_needed(cls, record: bool, info: ValidationInfo) -> bool:
+        """``enabled`` is validated first (field order), so it is in ``info.data``."""
+        if info.data.get("enabled") and not record:
+            raise ValueError(
+                "must be true when markers.enabled is true (Cortex 2.x accepts "
+                "injectMarker only while a record is open in the session)"
+            )
+        return record
+
+
+RECORD_TITLE_PLACEHOLDERS = frozenset({"headset", "date", "time"})
+
+
+EmoggFrequency = Literal["1s", "3s", "5s", "10s", "30s", "1m", "5m", "10m"]
+EMOGG_CHANNELS = (
+    "session_emotions_intensities",
+    "session_emotions_counts",
+    "session_worker_state",
+)
+EMOGG_EMOTIONS = (
+    "exaltation", "focus", "shock", "seriousness", "fatigue", "disgust", "overwhelming",
+)  # fmt: skip
+EMOGG_CREDENTIAL_NAME = "emogg_token"
+"""Name of the systemd credential holding the Emogg API token."""
+_EMOTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 class EmoggSettings(_Section):
     """``[emogg]``: audience emotion from Emogg as a second source (issue 9)."""
 
     enabled: bool = Field(default=False, description="run the Emogg source")
+    api_url: str = Field(default="https://api.emogg.com/v1", description="Emogg REST base URL")
+    ws_url: str = Field(default="wss://api.emogg.com/ws/v1", description="Emogg WebSocket URL")
+    token: SecretStr = Field(default=SecretStr(""), description="Emogg API token")
+    token_file: str = Field(default="", description="file holding the Emogg API token")
+    session_id: str = Field(default="", description="follow this existing session")
+    session_name: str = Field(default="cortex-bridge", description="name of a created session")
+    stream_uri: SecretStr = Field(default=SecretStr(""), description="rtmp/rtsp/rtmps stream")
+    frequency: EmoggFrequency = Field(default="1s", description="analysis window per event")
+    channels: tuple[str, ...] = Field(default=EMOGG_CHANNELS, description="channels to follow")
+    emotions: tuple[str, ...] = Field(default=EMOGG_EMOTIONS, description="LSL channel order")
+    ping_interval: float = Field(default=30.0, gt=0, lt=65, description="seconds between pings")
+    request_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a reply")
+    reconnect_max_delay: float = Field(default=60.0, gt=0, description="reconnect backoff cap")
+    source_id: str = Field(default="emogg", description="stable id of the Emogg outlets")
+    name_template: str = Field(default="Emogg-{stream}", description="LSL stream name pattern")
+
+    @field_validator("api_url")
+    @classmethod
+    def _check_api_url(cls, url: str) -> str:
+        return _check_url_scheme(url, ("http", "https"))
+
+    @field_validator("ws_url")
+    @classmethod
+    def _check_ws_url(cls, url: str) -> str:
+        return _check_url_scheme(url, ("ws", "wss"))
+
+    @field_validator("token_file", mode="before")
+    @classmethod
+    def _expand_user(cls, value: object) -> object:
+        return _expand_path(value)
+
+    @field_validator("session_name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        """Emogg allows at most 256 characters [D]; an empty name would be refused."""
+        if not name.strip():
+            raise ValueError("must not be empty")
+        if len(name) > 256:
+            raise ValueError(f"at most 256 characters, got {len(name)}")
+        return name
+
+    @field_validator("stream_uri")
+    @classmethod
+    def _check_stream_uri(cls, uri: SecretStr) -> SecretStr:
+        """Emogg pulls rtmp, rtsp or rtmps only [D]. The URI is secret: it usually
+        carries a stream key, so no message shows more than its scheme."""
+        text = uri.get_secret_value()
+        if text:
+            from bridge.sources.emogg_protocol import check_stream_uri
+
+            check_stream_uri(text)
+        return uri
+
+    @field_validator("channels")
+    @classmethod
+    def _check_channels(cls, channels: tuple[str, ...]) -> tuple[str, ...]:
+        return _unique_names(channels, EMOGG_CHANNELS, "channel")
+
+    @field_validator("emotions")
+    @classmethod
+    def _check_emotions(cls, emotions: tuple[str, ...]) -> tuple[str, ...]:
+        """Any names (the full set is not published), each once: they are LSL channels."""
+        if not emotions:
+            raise ValueError("must name at least one emotion")
+        for name in emotions:
+            if not _EMOTION_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not an emotion name (letters, digits, _)")
+        if len(set(emotions)) != len(emotions):
+            raise ValueError("an emotion is listed twice")
+        return emotions
+
+    @field_validator("source_id")
+    @classmethod
+    def _check_source_id(cls, value: str) -> str:
+        """Part of every outlet's source_id: stable, non-empty, no ':' (the separator)."""
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", value):
+            raise ValueError(f"use letters, digits, '.', '_' or '-', got {value!r}")
+        return value
+
+    @field_validator("name_template")
+    @classmethod
+    def _check_template(cls, template: str) -> str:
+        names = template_placeholders(template)
+        unknown = sorted(names - {"stream", "headset"})
+        if unknown:
+            shown = ", ".join("{" + n + "}" for n in unknown)
+            raise ValueError(f"unknown placeholder {shown} (allowed: {{stream}}, {{headset}})")
+        if "stream" not in names:
+            raise ValueError("must contain {stream}, or the Emogg outlets all get one name")
+        return template
+
+
+def _check_url_scheme(url: str, schemes: tuple[str, ...]) -> str:
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        raise ValueError(f"not a valid URL: {url!r}") from None
+    if parts.scheme not in schemes or not parts.hostname:
+        wanted = " or ".join(f"{s}://" for s in schemes)
+        raise ValueError(f"must be a {wanted} URL with a host, got {url!r}")
+    return url
+
+
+def _unique_names(names: tuple[str, ...], known: tuple[str, ...], what: str) -> tuple[str, ...]:
+    if not names:
+        raise ValueError(f"must name at least one {what}")
+    for name in names:
+        if name not in known:
+            raise ValueError(f"unknown {what} {name!r} (known: {', '.join(known)})")
+    if len(set(names)) != len(names):
+        raise ValueError(f"a {what} is listed twice")
+    return names
 
 
 class Settings(BaseSettings):
@@ -267,6 +611,12 @@ def _may_match_several(patterns: Sequence[str]) -> bool:
     if not patterns:
         return False
     return len(patterns) > 1 or any(c in patterns[0] for c in "*?[")
+
+
+def may_match_several(patterns: Sequence[str]) -> bool:
+    """Whether ``cortex.headsets`` can select more than one headset (then names and OSC
+    addresses carry the headset id)."""
+    return _may_match_several(patterns)
 
 
 # --- sections and keys, derived from the models -------------------------------------------
@@ -403,14 +753,15 @@ def _toml_error(exc: tomllib.TOMLDecodeError) -> str:
 
 def _anchor_paths(data: dict[str, Any], directory: Path) -> None:
     """A relative path in a config file means next to that file, whatever the working dir."""
-    cortex = data.get("cortex")
-    if not isinstance(cortex, dict):
-        return
-    for key in _PATH_KEYS:
-        value = cortex.get(key)
-        if isinstance(value, str) and value:
-            path = Path(value).expanduser()
-            cortex[key] = str(path if path.is_absolute() else directory / path)
+    for section_name, keys in (("cortex", _PATH_KEYS), ("emogg", ("token_file",))):
+        section = data.get(section_name)
+        if not isinstance(section, dict):
+            continue
+        for key in keys:
+            value = section.get(key)
+            if isinstance(value, str) and value:
+                path = Path(value).expanduser()
+                section[key] = str(path if path.is_absolute() else directory / path)
 
 
 def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -638,8 +989,51 @@ def preflight(settings: Settings, environ: Mapping[str, str] | None = None) -> N
     if ca_file and not os.access(ca_file, os.R_OK):
         reason = "not found" if not Path(ca_file).exists() else "not readable"
         problems.append(f"cortex.ca_file: {ca_file}: {reason}")
+    problems.extend(emogg_problems(settings, environ))
     if problems:
         raise ConfigError(problems)
+
+
+def emogg_problems(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
+    """What an enabled Emogg source needs before it starts: a token and a stream (or a
+    session to follow). Empty when ``emogg.enabled`` is false."""
+    emogg = settings.emogg
+    if not emogg.enabled:
+        return []
+    problems: list[str] = []
+    try:
+        resolve_emogg_token(emogg, environ)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if not emogg.session_id and not emogg.stream_uri.get_secret_value():
+        problems.append(
+            "emogg.stream_uri: not set (the rtmp://, rtsp:// or rtmps:// stream Emogg should "
+            "analyse), or set emogg.session_id to follow an existing session"
+        )
+    return problems
+
+
+def resolve_emogg_token(emogg: EmoggSettings, environ: Mapping[str, str] | None = None) -> str:
+    """The Emogg API token: ``emogg.token``, else ``emogg.token_file``, else the systemd
+    credential ``$CREDENTIALS_DIRECTORY/emogg_token``. Never part of a message."""
+    env = os.environ if environ is None else environ
+    value = emogg.token.get_secret_value().strip()
+    if value:
+        return value
+    if emogg.token_file:
+        return _read_secret(Path(emogg.token_file), "emogg.token_file")
+    credentials = env.get("CREDENTIALS_DIRECTORY")
+    if credentials:
+        candidate = Path(credentials) / EMOGG_CREDENTIAL_NAME
+        if candidate.exists():
+            return _read_secret(candidate, "emogg.token (systemd credential)")
+    raise ConfigError(
+        [
+            "emogg.token: not set (set emogg.token, emogg.token_file, "
+            f"{env_var_name('emogg.token')}, or a systemd credential named "
+            f"{EMOGG_CREDENTIAL_NAME})"
+        ]
+    )
 
 
 def secret_file_warnings(path: Path) -> list[str]:
@@ -672,4 +1066,7 @@ def _holds_secret(path: Path) -> bool:
     if not any(isinstance(data.get(s), dict) for s in _section_models()):
         return True
     cortex = data.get("cortex")
-    return isinstance(cortex, dict) and bool(cortex.get("client_secret"))
+    emogg = data.get("emogg")
+    return (isinstance(cortex, dict) and bool(cortex.get("client_secret"))) or (
+        isinstance(emogg, dict) and bool(emogg.get("token"))
+    )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import pylsl
 from websockets.exceptions import InvalidHandshake, InvalidURI
 
 from bridge.backoff import Backoff
@@ -31,8 +32,9 @@ from bridge.clock import (
     mapping_from_epoch,
     monotonic_to_lsl,
 )
-from bridge.config import Settings, resolve_client_secret
+from bridge.config import Settings, may_match_several, resolve_client_secret
 from bridge.cortex.api import CortexApi, ShapeError, Subscription, token_expiry
+from bridge.cortex.api_v1 import open_api
 from bridge.cortex.connection import CortexConnection, make_ssl_context
 from bridge.cortex.protocol import (
     ACTIVATION_ERRORS,
@@ -44,11 +46,17 @@ from bridge.cortex.protocol import (
     WarningCode,
 )
 from bridge.errors import AuthError, BridgeError, ExitCode
+from bridge.markers import MarkerService
 from bridge.outputs.lsl import OutletNaming, OutletRegistry
+from bridge.outputs.osc import STATUS_INTERVAL_SECONDS as OSC_STATUS_SECONDS
+from bridge.outputs.osc import OscOutput
 from bridge.pipeline import HeadsetClock, MarkerHandler, Sink, StreamPipeline
+from bridge.sdnotify import Notifier
 from bridge.selection import CONNECTED, DISCOVERED, select_headsets
+from bridge.sources import Source, run_sources
 from bridge.status import StatusBoard, TerminalView
 from bridge.streams import HeadsetInfo, StreamPlan, build_plan
+from bridge.watch import ClockStepWatch, StallWatch
 
 log = logging.getLogger("bridge.daemon")
 
@@ -64,6 +72,14 @@ ACCESS_POLL_SECONDS = 5.0
 SYNC_READINGS = 5
 TOKEN_REFRESH_MARGIN = 3600.0
 PENDING_FRAMES_LIMIT = 20_000
+# Recovery (issue 6).
+LOCAL_RECONNECT_CAP = 1.0  # retry a Cortex on this machine at least every second
+CONNECTED_AFTER_SECONDS = 10.0  # a connection that lasted this long resets the backoff
+STALL_RATE_PERIODS = 3.0  # the stall timeout is at least this many periods of the fastest stream
+PROBE_TIMEOUT = 2.0  # a stalled session: does Cortex still answer at all?
+CLOCK_CHECK_SECONDS = 0.25  # how often the streaming loop looks for stalls and clock steps
+CLOCK_STEP_SECONDS = 0.5  # sample times jumping this far against arrival: re-sync at once
+STATUS_NOTIFY_SECONDS = 5.0  # sd_notify STATUS= cadence
 DETECTIONS = {"com": "mentalCommand", "fac": "facialExpression"}
 CREDENTIALS_REFUSED = (
     "Cortex refused the client id or secret (error -32021); check "
@@ -73,6 +89,10 @@ CREDENTIALS_REFUSED = (
 
 class SessionEnded(Exception):
     """The headset's session is gone (warning 0/1, headset lost); start over."""
+
+
+class Reconnect(ConnectionLost):
+    """Drop this connection to Cortex and open a new one (a reload, a silent Cortex)."""
 
 
 @dataclass
@@ -108,6 +128,9 @@ class Daemon:
         board: StatusBoard | None = None,
         registry: OutletRegistry | None = None,
         terminal: TerminalView | None = None,
+        notifier: Notifier | None = None,
+        osc: OscOutput | None = None,
+        sources: Sequence[Source] | None = None,
     ) -> None:
         self.settings = settings
         self._terminal = terminal
@@ -115,6 +138,17 @@ class Daemon:
         self._secret = client_secret
         self.board = board or StatusBoard()
         self.registry = registry or OutletRegistry(OutletNaming(settings.lsl.name_template))
+        # OSC output (issue 4); public: marker echo sends through it too.
+        self.osc: OscOutput | None = osc
+        if osc is None and settings.osc.enabled:
+            several = may_match_several(settings.cortex.headsets)
+            self.osc = OscOutput(settings.osc, multi_headset=several, board=self.board)
+        self.markers = MarkerService(settings.markers, self.registry)
+        self.sources: list[Source] = list(sources) if sources is not None else []
+        if sources is None and settings.emogg.enabled:
+            from bridge.sources.emogg import EmoggSource
+
+            self.sources.append(EmoggSource(settings.emogg, self.registry, self.board, self.osc))
         self._stop = asyncio.Event()
         self._routes: dict[str, SessionRoutes] = {}
         self._headset_tasks: dict[str, asyncio.Task[None]] = {}
@@ -128,6 +162,10 @@ class Daemon:
         cortex = settings.cortex
         mode = cortex.clock
         self._clock_mode = ("sync" if is_loopback_url(cortex.url) else "epoch") if mode == "auto" else mode
+        self.notifier = notifier or Notifier({})
+        self._reconnect = asyncio.Event()
+        self._reconnect_reason = ""
+        self._served = False  # this connection attempt got as far as the supervisor
 
     # ----------------------------------------------------------------- public
 
@@ -138,6 +176,35 @@ class Daemon:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    def reload(self, settings: Settings, client_secret: str) -> None:
+        """SIGHUP: take new settings. ``[cortex]`` changes apply by reconnecting (outlets
+        stay); other sections are read when a session starts or need a restart (logged)."""
+        old = self.settings
+        if settings == old and client_secret == self._secret:
+            log.info("configuration reloaded: nothing changed")
+            return
+        for section in ("lsl", "osc", "markers", "emogg"):
+            if getattr(settings, section) != getattr(old, section):
+                log.warning("configuration reloaded: [%s] changes take effect after a restart",
+                            section)
+        if settings.cortex.client_id != old.cortex.client_id or client_secret != self._secret:
+            self._token = None
+        self.settings = settings
+        self._client_id = settings.cortex.client_id
+        self._secret = client_secret
+        cortex = settings.cortex
+        self._clock_mode = (
+            ("sync" if is_loopback_url(cortex.url) else "epoch")
+            if cortex.clock == "auto" else cortex.clock
+        )
+        self._request_reconnect("the configuration was reloaded")
+
+    def _request_reconnect(self, reason: str) -> None:
+        """Make the supervisor close this connection (see :meth:`_supervise`)."""
+        if not self._reconnect.is_set():
+            self._reconnect_reason = reason
+            self._reconnect.set()
+
     async def run(self) -> int:
         """Connect and stream, reconnecting with backoff, until stopped."""
         cortex = self.settings.cortex
@@ -145,34 +212,94 @@ class Daemon:
             log.warning("TLS verification is OFF for %s (cortex.tls_verify = false)", cortex.url)
         backoff = Backoff(cap=cortex.reconnect_max_delay)
         reporter = asyncio.create_task(self._report_status(), name="status")
+        notifier = asyncio.create_task(self._notify_systemd(), name="sd_notify")
+        osc_status = self._start_osc()
+        sources_stop = asyncio.Event()
+        sources = asyncio.create_task(
+            run_sources(self.sources, sources_stop, on_fatal=self.stop), name="sources"
+        )
         try:
+            await self.markers.start()  # LSL/OSC marker inputs (no-op unless markers.enabled)
             while not self.stopping:
+                cortex = self.settings.cortex  # a reload may have changed it
+                cap = cortex.reconnect_max_delay
+                if is_loopback_url(cortex.url):
+                    cap = min(cap, LOCAL_RECONNECT_CAP)  # a refused local connect costs nothing
+                backoff.cap = max(cap, backoff.initial)
                 started = time.monotonic()
+                self._served = False
                 try:
                     await self._serve_once()
                 except AuthError:
                     raise
+                except Reconnect as exc:
+                    if self.stopping:
+                        break
+                    log.warning("reconnecting to Cortex: %s", exc)
+                    backoff.reset()  # at once: if Cortex is gone, the next failure backs off
                 except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionLost,
                         CortexError, ShapeError) as exc:
                     if self.stopping:
                         break
                     self.board.cortex_state = "unreachable"
-                    if time.monotonic() - started > 10.0:
-                        backoff.reset()
+                    if self._served or time.monotonic() - started > CONNECTED_AFTER_SECONDS:
+                        backoff.reset()  # it worked until now: the first retry comes fast
                     delay = backoff.next_delay()
                     log.warning("Cortex at %s: %s; retrying in %.1f s", cortex.url,
                                 _describe(exc), delay)
-                    await self._sleep(delay)
+                    await self._pause(delay)
                 else:
                     backoff.reset()
                     if not self.stopping:
-                        await self._sleep(backoff.next_delay())
+                        await self._pause(backoff.next_delay())
         finally:
-            reporter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reporter
+            for task in (reporter, notifier):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self.markers.stop()
+            sources_stop.set()
+            failed = (await asyncio.gather(sources, return_exceptions=True))[0]
+            await self._stop_osc(osc_status)
             self.registry.close_all()
+            self.notifier.close()
+        if isinstance(failed, BaseException):
+            raise failed  # a source's fatal error (a refused token) ends the daemon with it
         return int(ExitCode.OK)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait before the next attempt; a stop or a reload ends the wait."""
+        if seconds <= 0 or self.stopping:
+            return
+        stop = asyncio.create_task(self._stop.wait())
+        reload = asyncio.create_task(self._reconnect.wait())
+        try:
+            await asyncio.wait({stop, reload}, timeout=seconds,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            reload.cancel()
+
+    async def _notify_systemd(self) -> None:
+        """READY=1 now, STATUS= every few seconds, WATCHDOG=1 at half the watchdog
+        interval, STOPPING=1 on stop. It runs on the event loop, so a frozen loop stops the
+        watchdog pings and systemd restarts the bridge."""
+        notifier = self.notifier
+        if not notifier.enabled:
+            return
+        notifier.ready(self.board.summary())
+        interval = notifier.watchdog_interval
+        tick = min(STATUS_NOTIFY_SECONDS, interval) if interval else STATUS_NOTIFY_SECONDS
+        next_status = time.monotonic() + STATUS_NOTIFY_SECONDS
+        while not self.stopping:
+            if interval:
+                notifier.watchdog()
+            if time.monotonic() >= next_status:
+                notifier.status(self.board.summary())
+                next_status = time.monotonic() + STATUS_NOTIFY_SECONDS
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), tick)
+        notifier.notify("STOPPING=1", "STATUS=stopping")
 
     # ------------------------------------------------------------- connection
 
@@ -190,7 +317,7 @@ class Daemon:
         await conn.open()
         supervisor: asyncio.Task[None] | None = None
         try:
-            api = CortexApi(conn)
+            api = await open_api(conn, cortex.dialect, v1_latency=cortex.v1_latency)
             info = await api.get_cortex_info()
             log.info("connected to Cortex %s at %s", info.get("version", "?"), cortex.url)
             await self._ensure_access(api)
@@ -224,6 +351,8 @@ class Daemon:
 
     async def _close_sessions(self, api: CortexApi) -> None:
         """On shutdown: close our sessions so Cortex frees the headsets at once."""
+        with contextlib.suppress(Exception):  # our records first (markers), then sessions
+            await self.markers.stop_records(api, list(self._routes))
         for sid in list(self._routes):
             with contextlib.suppress(Exception):
                 await api.update_session(sid, "close")
@@ -313,6 +442,31 @@ class Daemon:
     # ------------------------------------------------------------- headsets
 
     async def _supervise(self, api: CortexApi) -> None:
+        """The headset loop, until it fails or a reconnect is asked for (reload, a silent
+        Cortex): then the sessions are closed if Cortex still answers, and
+        :class:`Reconnect` ends this connection."""
+        self._served = True
+        self._reconnect.clear()
+        loop = asyncio.create_task(self._supervise_headsets(api), name="headsets")
+        wake = asyncio.create_task(self._reconnect.wait())
+        try:
+            await asyncio.wait({loop, wake}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            wake.cancel()
+            if not loop.done():
+                loop.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop
+        if not self._reconnect.is_set():
+            loop.result()  # the loop ended by itself: raise what it raised
+            return
+        reason = self._reconnect_reason
+        if not reason.startswith("Cortex"):  # a reload: leave Cortex tidy
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._close_sessions(api), PROBE_TIMEOUT)
+        raise Reconnect(reason)
+
+    async def _supervise_headsets(self, api: CortexApi) -> None:
         patterns = list(self.settings.cortex.headsets)
         last_scan = float("-inf")
         said_waiting = False
@@ -373,6 +527,11 @@ class Daemon:
             status.clock_source = clock.mapping.source.value
             status.clock_offset = clock.mapping.offset
             status.state = "streaming" if activated else "streaming (not activated)"
+            # Markers: a record, then this headset's queued markers (ends with this task).
+            self.markers.start_session(
+                api, sid, hid, clock, self._with_token,
+                ready=lambda: "eeg" in routes.pipelines or "eeg" not in self.settings.cortex.streams,
+            )
             wanted = list(self.settings.cortex.streams)
             next_resync = time.monotonic() + CLOCK_RESYNC_SECONDS
             retry_at = float("inf")
@@ -380,19 +539,52 @@ class Daemon:
                 if wanted:
                     wanted = await self._subscribe(api, sid, headset, clock, routes, wanted)
                     retry_at = time.monotonic() + SUBSCRIBE_RETRY_SECONDS
+                stall = StallWatch()
+                stall.reset(time.monotonic())
+                step = ClockStepWatch(CLOCK_STEP_SECONDS)
+                fastest: StreamPipeline | None = None
+                fastest_samples = -1
                 while True:
                     if routes.ended.is_set():
                         raise SessionEnded(routes.end_reason)
                     if self._headset_status.get(hid) != CONNECTED:
                         raise SessionEnded("the headset is no longer connected")
-                    if time.monotonic() >= next_resync:
+                    now = time.monotonic()
+                    rates = [p.plan.nominal_rate for p in routes.pipelines.values()]
+                    top = max(rates, default=0.0)
+                    if top > 0:
+                        silent = stall.update(
+                            sum(p.stats.samples + p.stats.malformed
+                                for p in routes.pipelines.values()),
+                            now,
+                        )
+                        limit = max(self.settings.cortex.stall_timeout, STALL_RATE_PERIODS / top)
+                        if silent > limit:
+                            await self._stalled(api, sid, silent)
+                        if fastest is None or fastest.plan.nominal_rate < top:
+                            fastest = next(p for p in routes.pipelines.values()
+                                           if p.plan.nominal_rate == top)
+                        if fastest_samples < 0:  # stats outlive sessions: start from now
+                            fastest_samples = fastest.stats.samples
+                        elif fastest.stats.samples != fastest_samples:
+                            fastest_samples = fastest.stats.samples
+                            lag = pylsl.local_clock() - fastest.stats.last_lsl_time
+                            jumped = step.observe(lag, jitter=1.0 / top)
+                            if jumped is not None:
+                                next_resync = now  # re-sync at once
+                                log.warning(
+                                    "headset %s: sample times jumped by %+.3f s against "
+                                    "their arrival; re-syncing the clock", hid, jumped)
+                    if now >= next_resync:
                         clock.mapping = await self._clock_mapping(api, hid)
                         status.clock_offset = clock.mapping.offset
                         next_resync = time.monotonic() + CLOCK_RESYNC_SECONDS
-                    if wanted and time.monotonic() >= retry_at:
+                        step.reset()
+                        fastest_samples = -1
+                    if wanted and now >= retry_at:
                         break
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(routes.ended.wait(), HEADSET_POLL_SECONDS)
+                        await asyncio.wait_for(routes.ended.wait(), CLOCK_CHECK_SECONDS)
         except SessionEnded as ended:
             if not self.stopping:
                 log.warning("headset %s: session ended (%s); will start again", hid, ended)
@@ -406,20 +598,42 @@ class Daemon:
             if not any(r.pipelines for r in self._routes.values()):
                 self.streaming.clear()
 
+    async def _stalled(self, api: CortexApi, sid: str, silent: float) -> None:
+        """No frame for ``silent`` seconds: if Cortex still answers, close the session and
+        start again; if it does not, the whole connection is dead: reconnect."""
+        try:
+            await asyncio.wait_for(api.get_cortex_info(), PROBE_TIMEOUT)
+        except CortexError:
+            pass  # an error is an answer too
+        except TimeoutError:
+            reason = f"Cortex sent nothing for {silent:.1f} s and does not answer"
+            self._request_reconnect(reason)
+            raise SessionEnded(reason) from None
+        with contextlib.suppress(CortexError, TimeoutError):
+            await self._with_token(api, lambda: api.update_session(sid, "close"))
+        raise SessionEnded(f"no data for {silent:.1f} s although Cortex answers")
+
     async def _ensure_connected(self, api: CortexApi, hid: str) -> None:
-        state = self._headset_status.get(hid)
-        if state == CONNECTED:
-            return
-        if state == DISCOVERED:
-            log.info("connecting headset %s", hid)
-            await api.control_device("connect", hid)
+        """Wait until the headset is connected, asking Cortex to connect it whenever it is
+        only discovered (again after being switched off and on)."""
+        asked = float("-inf")
         deadline = time.monotonic() + CONNECT_WAIT_SECONDS
-        while time.monotonic() < deadline:
-            await asyncio.sleep(HEADSET_POLL_SECONDS)
-            if self._headset_status.get(hid) == CONNECTED:
-                log.info("headset %s connected", hid)
+        while True:
+            state = self._headset_status.get(hid)
+            if state == CONNECTED:
+                if asked > float("-inf"):
+                    log.info("headset %s connected", hid)
                 return
-        raise SessionEnded(f"headset {hid} did not connect within {CONNECT_WAIT_SECONDS:.0f} s")
+            now = time.monotonic()
+            if state == DISCOVERED and now - asked > HEADSET_RETRY_SECONDS:
+                log.info("connecting headset %s", hid)
+                await api.control_device("connect", hid)
+                asked = now
+                deadline = max(deadline, now + CONNECT_WAIT_SECONDS)
+            if now >= deadline:
+                raise SessionEnded(
+                    f"headset {hid} did not connect within {CONNECT_WAIT_SECONDS:.0f} s")
+            await asyncio.sleep(HEADSET_POLL_SECONDS / 4)
 
     async def _open_session(self, api: CortexApi, hid: str) -> tuple[str, bool]:
         """Create the session (active if asked and licensed); returns (id, activated)."""
@@ -531,13 +745,34 @@ class Daemon:
 
     def _sinks_for(self, plan: StreamPlan, headset: HeadsetInfo) -> Sequence[Sink]:
         """Outputs besides LSL for one stream (OSC)."""
-        return ()
+        return self.osc.sinks_for(plan, headset) if self.osc is not None else ()
+
+    def _start_osc(self) -> asyncio.Task[None] | None:
+        """Open the OSC output and start its per-headset status messages."""
+        if self.osc is None:
+            return None
+        self.osc.open()
+        return asyncio.create_task(self._osc_status(self.osc), name="osc-status")
+
+    async def _osc_status(self, osc: OscOutput) -> None:
+        """``<prefix>/status``: per headset, whether samples arrived in the last second."""
+        while True:
+            await asyncio.sleep(OSC_STATUS_SECONDS)
+            osc.tick_status()
+
+    async def _stop_osc(self, task: asyncio.Task[None] | None) -> None:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.osc is not None:
+            self.osc.close()
 
     def _marker_handler_for(
         self, headset: HeadsetInfo, clock: HeadsetClock
     ) -> MarkerHandler | None:
         """What to do with the markers Cortex reports in the EEG MARKERS column (echo)."""
-        return None
+        return self.markers.echo_handler(headset, clock, lambda: getattr(self, "osc", None))
 
     def _replay_pending(self, routes: SessionRoutes) -> None:
         pending, routes.pending = routes.pending, []
@@ -558,7 +793,8 @@ class Daemon:
     # ------------------------------------------------------------ callbacks
 
     def _on_data(self, frame: dict[str, Any]) -> None:
-        routes = self._routes.get(frame["sid"])
+        sid = frame["sid"]
+        routes = self._routes.get(sid) if type(sid) is str else None  # a list is unhashable
         if routes is None:
             self.board.unrouted_frames += 1
             return
@@ -588,9 +824,22 @@ class Daemon:
             self._access_rejected = True
             self._access_event.set()
         elif code == WarningCode.HEADSET_DATA_TIMEOUT:
+            # The headset is gone: end its sessions now rather than at the next poll.
+            hid = warning.headset_id
             log.warning("Cortex warning 103: %s", warning.text())
+            if hid is not None:
+                self._headset_status[hid] = "disconnected"
+                for routes in self._routes.values():
+                    if routes.headset == hid and not routes.ended.is_set():
+                        routes.end_reason = "warning 103: the headset is disconnected"
+                        routes.ended.set()
         elif code in (WarningCode.HEADSET_CONNECTED, WarningCode.HEADSET_SCAN_FINISHED):
-            log.debug("Cortex warning %d ignored: %s", code, warning.text())
+            # Late 104/142 while streaming: ignored (re-authorizing on them breaks sessions).
+            # A 104 for a headset we are waiting for only spares the next status poll.
+            hid = warning.headset_id
+            if code == WarningCode.HEADSET_CONNECTED and hid in self._headset_tasks:
+                self._headset_status[hid] = CONNECTED
+            log.debug("Cortex warning %d: %s", code, warning.text())
         else:
             log.info("Cortex warning %d: %s", code, warning.text())
 
@@ -634,17 +883,42 @@ def _licence_hint(stream: str, code: int) -> str:
     return ""
 
 
-async def run(settings: Settings) -> int:
-    """``cortex-bridge run``: the daemon until SIGTERM/SIGINT."""
+async def run(settings: Settings, reload: Callable[[], Settings] | None = None) -> int:
+    """``cortex-bridge run``: the daemon until SIGTERM/SIGINT.
+
+    ``reload`` reads the configuration again (the CLI passes its loader); SIGHUP calls it
+    and hands valid settings to :meth:`Daemon.reload`. Invalid ones are logged, one line
+    per problem, and the running configuration stays. Without ``reload`` SIGHUP is
+    logged and ignored (it does not kill the daemon, as the default action would).
+    """
     import signal
 
     secret = resolve_client_secret(settings)
     terminal = TerminalView(sys.stderr) if sys.stderr.isatty() else None
-    daemon = Daemon(settings, secret, terminal=terminal)
+    daemon = Daemon(settings, secret, terminal=terminal, notifier=Notifier())
     loop = asyncio.get_running_loop()
+
+    def on_hangup() -> None:
+        if reload is None:
+            log.warning("SIGHUP: no configuration file to reload; ignored")
+            return
+        daemon.notifier.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            new = reload()
+            new_secret = resolve_client_secret(new)
+        except BridgeError as exc:
+            for line in str(exc).splitlines():
+                log.error("reload refused, keeping the running configuration: %s", line)
+        else:
+            log.info("SIGHUP: configuration reloaded")
+            daemon.reload(new, new_secret)
+        daemon.notifier.notify("READY=1", f"STATUS={daemon.board.summary()}")
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, daemon.stop)
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
     return await daemon.run()
 
 
@@ -670,7 +944,7 @@ async def check(settings: Settings) -> int:
         print(f"Cortex at {cortex.url}: unreachable ({_describe(exc)})", file=out)
         return int(ExitCode.FAILURE)
     try:
-        api = CortexApi(conn)
+        api = await open_api(conn, cortex.dialect, v1_latency=cortex.v1_latency)
         info = await api.get_cortex_info()
         print(f"Cortex {info.get('version', '?')} at {cortex.url}", file=out)
         try:

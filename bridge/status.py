@@ -89,6 +89,21 @@ class StatusBoard:
             )
         return "\n".join(lines)
 
+    def summary(self) -> str:
+        """One short line for ``systemctl status`` (sd_notify STATUS=): no rates, no
+        per-stream detail, nothing secret."""
+        streaming = [s for s in self.streams.values() if s.state == "streaming"]
+        headsets = {s.headset for s in streaming}
+        samples = sum(s.samples for s in self.streams.values())
+        drops = sum(s.dropped for s in self.streams.values())
+        text = (
+            f"Cortex {self.cortex_state}; {len(streaming)} stream(s) from {len(headsets)} "
+            f"headset(s); {samples} samples, {drops} dropped"
+        )
+        if self.malformed_frames:
+            text += f", {self.malformed_frames} malformed"
+        return text
+
     def render_line(self) -> str:
         """The periodic log line when stderr is not a terminal."""
         parts = [f"cortex={self.cortex_state}"]

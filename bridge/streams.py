@@ -123,6 +123,10 @@ class HeadsetInfo:
     # EPOC Flex places its references freely; the headset's flexMappings say where.
     cms: str = ""
     drl: str = ""
+    # Who makes the device and which service delivers its data (outlet metadata); a
+    # second source (Emogg) describes itself here.
+    manufacturer: str = "Emotiv"
+    source: str = "Emotiv Cortex"
 
     @property
     def model_name(self) -> str:
@@ -507,6 +511,8 @@ class StreamPlan:
     interpolated_index: int | None = None
     markers_index: int | None = None
     unknown_columns: tuple[str, ...] = ()
+    # Extra (element, value) pairs for the outlet's ``desc`` (a source's own metadata).
+    desc_extra: tuple[tuple[str, str], ...] = ()
     unknown_actions: Counter[str] = field(default_factory=Counter, compare=False, repr=False)
     _extractor: Extractor = field(default=_no_extractor, compare=False, repr=False)
 

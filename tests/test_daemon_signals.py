@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from bridge.simulator import SimulatorConfig, SimulatorThread
 
@@ -40,7 +43,9 @@ def test_sigterm_closes_the_session_and_exits_0(tmp_path: Path, unique_id: str) 
                     break
                 time.sleep(0.2)
             else:
-                raise AssertionError("the daemon never subscribed")
+                proc.kill()
+                _, stderr = proc.communicate()
+                raise AssertionError(f"the daemon never subscribed:\n{stderr}")
             time.sleep(1.0)  # mid-stream
             sent = time.monotonic()
             proc.send_signal(signal.SIGTERM)
@@ -58,3 +63,69 @@ def test_sigterm_closes_the_session_and_exits_0(tmp_path: Path, unique_id: str) 
     assert len(sessions) == 1
     assert sessions[0]["status"] == "closed"
     assert sessions[0]["closedBy"] == "client"  # updateSession close, not a dropped socket
+
+
+def test_sigterm_stops_the_record(
+    tmp_path: Path, unique_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With markers on, the daemon opens a record per session; SIGTERM stops it
+    (stopRecord) before the session closes, still within 2 s. (Closing the session would
+    end the record too, so the simulator's request log is what proves stopRecord.)"""
+    caplog.set_level(logging.DEBUG, logger="bridge.simulator")
+    headset = f"EPOCX-{unique_id[:8].upper()}"
+    config = SimulatorConfig(
+        port=0, headsets=[f"epocx:id={headset},status=connected"], seed=6, control=True
+    )
+    with SimulatorThread(config) as sim:
+        path = tmp_path / "bridge.toml"
+        path.write_text(
+            "[cortex]\n"
+            f'url = "{sim.url}"\n'
+            'client_id = "cortex-bridge-demo"\n'
+            'client_secret = "cortex-bridge-demo-secret"\n'
+            f'ca_file = "{sim.ca_pem_path}"\n'
+            'streams = ["eeg"]\n'
+            "[markers]\n"
+            "enabled = true\n"
+            "lsl_input = false\n"
+        )
+        path.chmod(0o600)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "run", "--config", str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                state = sim.state()
+                if state["records"] and state["sessions"][0]["streams"]:
+                    break
+                time.sleep(0.2)
+            else:
+                proc.kill()
+                _, stderr = proc.communicate()
+                raise AssertionError(f"the daemon never opened a record:\n{stderr}")
+            time.sleep(0.5)
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            _, stderr = proc.communicate(timeout=10)
+            took = time.monotonic() - sent
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        state = sim.state()
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    print(f"SIGTERM to exit with a record: {took:.2f} s")
+    assert took < 2.0
+    [record] = state["records"]
+    assert record["endDatetime"], "the record was not stopped"
+    [session] = state["sessions"]
+    assert session["status"] == "closed" and session["closedBy"] == "client"
+    methods = [r.getMessage().split(": ", 1)[-1] for r in caplog.records
+               if r.getMessage().startswith("conn ")]
+    assert "stopRecord" in methods
+    assert methods.index("stopRecord") < methods.index("updateSession")

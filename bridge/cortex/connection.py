@@ -100,6 +100,11 @@ class CortexConnection:
         )
         self._reader = asyncio.create_task(self._read(self._ws), name="cortex-reader")
 
+    def filter_data(self, wrap: Callable[[DataHandler], DataHandler]) -> None:
+        """Put a step in front of ``on_data``: ``wrap(handler)`` gets the current handler
+        and returns the one the reader calls (a dialect normalising its frames)."""
+        self._on_data = wrap(self._on_data)
+
     @property
     def closed(self) -> bool:
         return self._closed.is_set()
@@ -138,15 +143,7 @@ class CortexConnection:
     async def _read(self, ws: ClientConnection) -> None:
         try:
             async for message in ws:
-                obj = decode(message)
-                if is_data(obj):
-                    try:
-                        self._on_data(obj)
-                    except Exception:
-                        self.callback_errors += 1
-                        log.exception("error while handling a data frame")
-                    continue
-                self._dispatch(classify(obj))
+                self.handle_message(message)
         except ConnectionClosed:
             pass
         finally:
@@ -154,6 +151,19 @@ class CortexConnection:
             for method, future in self._pending.values():
                 if not future.done():
                     future.set_exception(ConnectionLost(f"{method}: connection to Cortex lost"))
+
+    def handle_message(self, message: str | bytes) -> None:
+        """One WebSocket message, whatever it holds: to its callback or request. Never
+        raises (a callback that raises is logged and counted)."""
+        obj = decode(message)
+        if is_data(obj):
+            try:
+                self._on_data(obj)
+            except Exception:
+                self.callback_errors += 1
+                log.exception("error while handling a data frame")
+            return
+        self._dispatch(classify(obj))
 
     def _dispatch(self, item: Response | ErrorResponse | CortexWarning | Malformed) -> None:
         try:

@@ -236,11 +236,26 @@ class RequestBuilder:
         return rid, json.dumps(request, separators=(",", ":"))
 
 
+# Parameters that identify the application: logged shortened (enough to tell two apps
+# apart, not enough to reuse; a client id's random part is half a credential).
+IDENTITY_PARAMS = frozenset({"clientId", "client_id"})
+IDENTITY_SHOWN = 4
+
+
 def redact(params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A copy of request parameters safe to log: secret values replaced."""
+    """A copy of request parameters safe to log: secret values replaced, client ids
+    shortened."""
     if not params:
         return {}
-    return {k: ("***" if k in SECRET_PARAMS else v) for k, v in params.items()}
+    return {k: _redacted(k, v) for k, v in params.items()}
+
+
+def _redacted(key: str, value: Any) -> Any:
+    if key in SECRET_PARAMS:
+        return "***"
+    if key in IDENTITY_PARAMS and isinstance(value, str) and len(value) > 2 * IDENTITY_SHOWN:
+        return value[:IDENTITY_SHOWN] + "..."
+    return value
 
 
 def data_stream_key(frame: Mapping[str, Any]) -> str | None:

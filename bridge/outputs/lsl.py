@@ -29,6 +29,7 @@ from typing import Any, Final
 import pylsl
 
 from bridge import __version__
+from bridge.outputs.lslpush import float32_pusher
 from bridge.streams import ChannelSpec, HeadsetInfo, StreamPlan
 
 __all__ = [
@@ -216,8 +217,11 @@ def make_stream_info(
     )
     desc = info.desc()
     _append_channels(desc, plan.channels)
-    desc.append_child_value("manufacturer", MANUFACTURER)
-    desc.append_child_value("cortex_stream", plan.stream)
+    desc.append_child_value("manufacturer", headset.manufacturer)
+    stream_key = "cortex_stream" if headset.source == SOURCE else "source_stream"
+    desc.append_child_value(stream_key, plan.stream)
+    for key, value in plan.desc_extra:
+        desc.append_child_value(key, value)
     _append_acquisition(desc, plan, headset)
     if plan.lsl_type == "EEG":
         _append_eeg_setup(desc, headset)
@@ -237,13 +241,13 @@ def _append_channels(desc: Any, channels: Sequence[ChannelSpec]) -> None:
 def _append_acquisition(desc: Any, plan: StreamPlan, headset: HeadsetInfo) -> None:
     node = desc.append_child("acquisition")
     fields = {
-        "manufacturer": MANUFACTURER,
+        "manufacturer": headset.manufacturer,
         "model": headset.model_name,
         "serial_number": headset.id,
         "firmware": headset.firmware or UNKNOWN,
         "connection": headset.connected_by or UNKNOWN,
         "software": SOFTWARE,
-        "source": SOURCE,
+        "source": headset.source,
     }
     if plan.lsl_type == "EEG" and headset.eeg_resolution > 0:
         fields["precision"] = str(headset.eeg_resolution)  # bits (settings.eegRes)
@@ -359,6 +363,7 @@ class LslOutlet:
         self._outlet: pylsl.StreamOutlet | None = pylsl.StreamOutlet(
             info, chunk_size=0, max_buffered=max_buffered
         )
+        self._fast_push = float32_pusher(self._outlet)  # None for string outlets
 
     @property
     def closed(self) -> bool:
@@ -378,7 +383,9 @@ class LslOutlet:
             raise OutletClosedError(f"LSL outlet {self.source_id} is closed")
         if not timestamp > 0.0:
             raise ValueError(f"LSL timestamp must be positive, got {timestamp!r}")
-        outlet.push_sample(sample, timestamp, True)
+        fast = self._fast_push
+        if fast is None or not fast(sample, timestamp):
+            outlet.push_sample(sample, timestamp, True)
 
     def push_chunk(
         self,
@@ -415,6 +422,7 @@ class LslOutlet:
         """
         if self._outlet is not None:
             self._outlet = None
+            self._fast_push = None  # it holds the outlet too
             log.info("closed LSL outlet %s (%s)", self.name, self.source_id)
 
     def __repr__(self) -> str:
@@ -437,16 +445,22 @@ class OutletRegistry:
         self._max_buffered = max_buffered
         self._outlets: dict[str, LslOutlet] = {}
 
-    def get_or_create(self, plan: StreamPlan, headset: HeadsetInfo) -> LslOutlet:
+    def get_or_create(
+        self, plan: StreamPlan, headset: HeadsetInfo, naming: OutletNaming | None = None
+    ) -> LslOutlet:
         """The outlet for this headset and stream: the existing one if its layout fits.
+
+        ``naming`` overrides the registry's naming (a second source names its own
+        outlets, e.g. ``Emogg-{stream}``).
 
         A new plan with an unchanged layout (a Cortex reconnect, a re-subscribe) gets
         the very same outlet, so connected inlets and recorders never notice. A changed
         layout closes the old outlet first (two outlets with one source_id would leave
         liblsl's recovery unable to choose) and logs why.
         """
+        naming = naming or self.naming
         source_id = source_id_for(headset.id, plan.stream)
-        layout = OutletLayout.of(plan, self.naming.name_for(plan, headset))
+        layout = OutletLayout.of(plan, naming.name_for(plan, headset))
         existing = self._outlets.get(source_id)
         if existing is not None and not existing.closed:
             if existing.layout == layout:
@@ -461,7 +475,7 @@ class OutletRegistry:
         outlet = LslOutlet(
             plan,
             headset,
-            self.naming,
+            naming,
             extra_sync=self._extra_sync,
             max_buffered=self._max_buffered,
         )

@@ -22,6 +22,7 @@ from bridge.simulator.faults import parse_fault_spec
 from bridge.simulator.headsets import MET_LAYOUTS, parse_headset_spec
 from bridge.simulator.server import Simulator
 from bridge.simulator.signals import parse_signal
+from bridge.simulator.v1_wire import V1_PORT
 
 log = logging.getLogger("bridge.simulator")
 
@@ -54,7 +55,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     net = parser.add_argument_group("network")
     net.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     net.add_argument(
-        "--port", type=int, default=6868, help="port (default 6868, as Cortex; 0 = any free port)"
+        "--port",
+        type=int,
+        default=None,
+        help="port (default 6868 as Cortex, 54321 as Cortex 1.x with --dialect v1; 0 = any free port)",
+    )
+    net.add_argument(
+        "--dialect",
+        choices=["v2", "v1"],
+        default="v2",
+        help="speak Cortex 2+ (v2, default) or the Cortex 1.x API (v1: _auth tokens, IED_* columns)",
     )
     net.add_argument("--no-tls", action="store_true", help="serve plain ws:// instead of wss://")
     net.add_argument(
@@ -137,6 +147,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="licence scopes: eeg (raw EEG), pm (2 Hz metrics); '' for none",
     )
     auth.add_argument(
+        "--eula-not-accepted",
+        action="store_true",
+        help="v1: the user has not accepted the EULA (-32041 until acceptLicense)",
+    )
+    auth.add_argument(
         "--debit-required",
         action="store_true",
         help="activation consumes sessions debited by authorize's 'debit'",
@@ -216,11 +231,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def default_port(dialect: str) -> int:
+    """Cortex's port for the dialect: 6868 (Cortex 2+) or 54321 (Cortex 1.x)."""
+    return V1_PORT if dialect == "v1" else 6868
+
+
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     scopes = tuple(s.strip() for s in str(args.licence_scopes).split(",") if s.strip())
     return SimulatorConfig(
         host=args.host,
-        port=args.port,
+        port=args.port if args.port is not None else default_port(args.dialect),
+        dialect=args.dialect,
+        eula_accepted=not args.eula_not_accepted,
         tls=not args.no_tls,
         ca_out=args.ca_out,
         tls_dir=args.tls_dir,
@@ -259,6 +281,8 @@ def _banner(sim: Simulator) -> str:
         else "(as given with --client-secret)"
     )
     lines = [f"Cortex simulator listening on {sim.url}"]
+    if cfg.dialect != "v2":
+        lines.append(f"  dialect:        {cfg.dialect} (Cortex 1.x API)")
     if sim.ca_pem_path is not None:
         lines.append(f"  CA certificate: {sim.ca_pem_path}")
     lines += [f"  client id:      {cfg.client_id}", f"  client secret:  {secret}"]
@@ -303,7 +327,7 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(_serve(sim))
     except OSError as exc:
         print(
-            f"cortex-bridge simulate: cannot listen on {args.host}:{args.port}: {exc}",
+            f"cortex-bridge simulate: cannot listen on {args.host}:{sim.config.port}: {exc}",
             file=sys.stderr,
         )
         return int(ExitCode.FAILURE)

@@ -19,7 +19,8 @@ class SimulatorConfig:
     """Everything that shapes one simulator run. ``port=0`` picks a free port."""
 
     host: str = "127.0.0.1"
-    port: int = 6868
+    port: int = 6868  # the CLI defaults to 54321 for dialect v1
+    dialect: str = "v2"  # "v2" (Cortex 2+) or "v1" (Cortex 1.x, see v1.py)
     tls: bool = True
     ca_out: Path | None = None  # also write the CA PEM here
     tls_dir: Path | None = None  # keep CA + server cert here and reuse them across runs
@@ -38,6 +39,7 @@ class SimulatorConfig:
     licence: bool = True  # False: activating a session fails with -32019
     licence_scopes: tuple[str, ...] = ("eeg", "pm")
     debit_required: bool = False  # True: activation consumes sessions debited by authorize
+    eula_accepted: bool = True  # v1: False -> -32041 until acceptLicense
 
     scan_delay_s: float = 20.0  # controlDevice refresh -> warning 142
     connect_delay_s: float = 1.0  # controlDevice connect -> connected + warning 104

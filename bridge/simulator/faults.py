@@ -202,6 +202,16 @@ def drop_connections(
     return {"connections": len(svc.conns), "mode": mode}
 
 
+def refuse_connections(svc: CortexService, seconds: float) -> dict[str, Any]:
+    """For ``seconds``, new WebSocket handshakes are answered HTTP 503 (Cortex down or
+    restarting); open connections are untouched. With ``drop_connections`` it makes an
+    outage of a known length."""
+    if seconds < 0:
+        raise RpcError(Code.INVALID_PARAMS, "The seconds must be >= 0.")
+    svc.refusing_until = max(svc.refusing_until, svc.clock.monotonic() + seconds)
+    return {"seconds": seconds}
+
+
 # ---- the table -----------------------------------------------------------------------
 
 
@@ -260,6 +270,10 @@ FAULTS: Mapping[str, FaultKind] = {
     "malformed": FaultKind(
         (jsonrpc.integer("count", False),),
         lambda svc, p, req: send_malformed(svc, _int(p, "count", 4)),
+    ),
+    "refuse_connections": FaultKind(
+        (jsonrpc.num("seconds"),),
+        lambda svc, p, req: refuse_connections(svc, float(p["seconds"])),
     ),
     "stall": FaultKind(
         (jsonrpc.num("seconds"),),

@@ -225,7 +225,7 @@ def check_params(spec: tuple[Param, ...], params: Mapping[str, Any]) -> None:
     value counts as missing; so does an empty ``cortexToken`` [U]."""
     for p in spec:
         value = params.get(p.name)
-        missing = value is None or (p.name == "cortexToken" and value == "")
+        missing = value is None or (p.name in ("cortexToken", "_auth") and value == "")
         if p.required and missing:
             raise RpcError(Code.MISSING_PARAMS, f"This parameter is required: {p.name}")
     for p in spec:

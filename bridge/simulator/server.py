@@ -18,17 +18,20 @@ import ssl
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from bridge.simulator import faults, tls
 from bridge.simulator.config import SimulatorConfig
-from bridge.simulator.service import Clock, CortexService, ServerAction
+from bridge.simulator.service import Clock, ServerAction
+from bridge.simulator.v1 import make_service
 
 log = logging.getLogger("bridge.simulator")
 T = TypeVar("T")
@@ -44,7 +47,7 @@ class Simulator:
 
     def __init__(self, config: SimulatorConfig | None = None, clock: Clock | None = None) -> None:
         self.config = config or SimulatorConfig()
-        self.service = CortexService(self.config, clock)
+        self.service = make_service(self.config, clock)
         self._server: Server | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._conns: dict[int, tuple[ServerConnection, asyncio.Event]] = {}
@@ -68,6 +71,7 @@ class Simulator:
                 cfg.port,
                 ssl=ssl_context,
                 compression=None,  # Cortex does not negotiate permessage-deflate [U]; it costs CPU
+                process_request=self._refuse_if_asked,
                 max_size=2**22,
                 logger=logging.getLogger("bridge.simulator.ws"),
             )
@@ -188,6 +192,14 @@ class Simulator:
     def stall(self, seconds: float) -> None:
         self.fault("stall", seconds=seconds)
 
+    def refuse_connections(self, seconds: float) -> None:
+        self.fault("refuse_connections", seconds=seconds)
+
+    def outage(self, seconds: float, mode: str = "abort") -> None:
+        """Cortex gone for ``seconds``: connections cut, reconnects refused until then."""
+        self.refuse_connections(seconds)
+        self.drop_connections(mode)
+
     # ---- internals -----------------------------------------------------------------
 
     def _schedule_faults(self) -> None:
@@ -206,6 +218,13 @@ class Simulator:
                     svc.at(svc.clock.monotonic() + spec.every_s, run)
 
             svc.at(start + spec.at_s, run)
+
+    def _refuse_if_asked(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.service.refusing():
+            return connection.respond(
+                HTTPStatus.SERVICE_UNAVAILABLE, "Cortex simulator: refusing connections (fault)\n"
+            )
+        return None
 
     async def _handle(self, ws: ServerConnection) -> None:
         svc = self.service

@@ -165,6 +165,9 @@ class Call:
 class CortexService:
     """All of Cortex's state and behaviour, driven by ``receive`` and ``tick``."""
 
+    # The request parameter holding the token (Cortex 1.x calls it ``_auth``, see v1.py).
+    token_param = "cortexToken"
+
     def __init__(self, config: SimulatorConfig, clock: Clock | None = None) -> None:
         if config.met_layout not in MET_LAYOUTS:
             raise ValueError(f"met layout must be one of {', '.join(MET_LAYOUTS)}")
@@ -175,6 +178,7 @@ class CortexService:
         self.delay_s = config.delay_ms / 1000.0
         self.clock_offset = config.clock_offset_s
         self.stalled_until = 0.0
+        self.refusing_until = 0.0  # refuse_connections fault: new handshakes get 503
         self.response_delays = {m: ms / 1000.0 for m, ms in config.response_delays_ms.items()}
         self.control_enabled = config.control
         self.conns: dict[int, Connection] = {}
@@ -340,6 +344,10 @@ class CortexService:
     def stalled(self, mono: float | None = None) -> bool:
         return (self.clock.monotonic() if mono is None else mono) < self.stalled_until
 
+    def refusing(self) -> bool:
+        """Whether new WebSocket handshakes are refused (the refuse_connections fault)."""
+        return self.clock.monotonic() < self.refusing_until
+
     # ---- requests ------------------------------------------------------------------
 
     def receive(self, conn_id: int, text: str) -> None:
@@ -352,23 +360,23 @@ class CortexService:
         try:
             request = jsonrpc.parse_request(text)
         except RpcError as err:
-            self.send(conn_id, jsonrpc.error_response(err.request_id, err))
+            self.send(conn_id, jsonrpc.error_response(err.request_id, self.localize(err)))
             return
         method = request.method
         spec = self.methods.get(method)
         if spec is None or (spec.control and not self.control_enabled):
             missing = RpcError(Code.METHOD_NOT_FOUND, f"The method {method} does not exist.")
-            answer = jsonrpc.error_response(request.id, missing)
+            answer = jsonrpc.error_response(request.id, self.localize(missing))
         else:
             log.debug("conn %d: %s", conn_id, method)
             try:
                 jsonrpc.check_params(spec.params, request.params)
-                claims = self._claims(request.params["cortexToken"]) if spec.token else None
+                claims = self._claims(request.params[self.token_param]) if spec.token else None
                 result = spec.handler(self, Call(conn, request.params, claims, mono))
                 answer = jsonrpc.response(request.id, result)
             except RpcError as err:
                 log.debug("conn %d: %s -> error %d", conn_id, method, err.code)
-                answer = jsonrpc.error_response(request.id, err)
+                answer = jsonrpc.error_response(request.id, self.localize(err))
         if not request.has_id:
             return  # a JSON-RPC notification: executed, not answered [U]
         delay = self.response_delays.get(method, 0.0)
@@ -376,6 +384,10 @@ class CortexService:
             self.at(mono + delay, lambda: self.send(conn_id, answer))
         else:
             self.send(conn_id, answer)
+
+    def localize(self, err: RpcError) -> RpcError:
+        """The error as this dialect words it (v2: as raised)."""
+        return err
 
     def _claims(self, token: Any) -> TokenClaims:
         try:

@@ -109,6 +109,11 @@ class TokenAuthority:
     def issued_count(self) -> int:
         return len(self._issued)
 
+    @property
+    def issued(self) -> frozenset[str]:
+        """Every token issued so far (tests scan logs for them; never sent on the wire)."""
+        return frozenset(self._issued)
+
     def _sign(self, payload: dict[str, Any]) -> str:
         body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
         sig = hmac.new(self._secret, f"{_HEADER}.{body}".encode(), hashlib.sha256).digest()

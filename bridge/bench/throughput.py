@@ -1,0 +1,117 @@
+"""Scenario 1: throughput, the bridge against a client that only receives and parses.
+
+The simulator floods (``SimulatorConfig.flood``: the first N EEG frames of each
+subscription as fast as it can) from its own process. Ours: the real daemon in its own
+process, LSL on (no consumer attached) and OSC on when the OSC output exists, sending to
+a local UDP sink. Baseline: :mod:`bridge.bench.clientproc` in ``drain`` mode (websockets
+and the bridge's JSON decoder, nothing else). Both rates are taken between the 10% and
+the 90% mark of the flood, each against a fresh simulator; the two alternate and each keeps its best run.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bridge.bench.common import (
+    Options,
+    Row,
+    ScenarioResult,
+    UdpSink,
+    bridge_env,
+    epoc_x_specs,
+    headset_ids,
+    osc_output_available,
+    ratio,
+)
+from bridge.bench.procs import Child, cpu_percent, cpu_sample
+
+NAME = "throughput"
+TITLE = "Throughput, simulator flood (EEG frames/s)"
+TARGET_RATIO = 0.5
+POLL_S = 0.02
+REPEATS = 2
+
+
+def simulator_config(hid: str, frames: int) -> dict[str, object]:
+    return {"headsets": epoc_x_specs([hid]), "flood": frames, "seed": 1}
+
+
+def drain_rate(frames: int, timeout: float) -> tuple[float, float, float]:
+    """frames/s, the client's CPU and the simulator's (% of a core)."""
+    hid = headset_ids(1)[0]
+    with Child("simproc", simulator_config(hid, frames)) as sim:
+        params = {"url": sim.ready["url"], "ca": sim.ready["ca"], "headset": hid,
+                  "mode": "drain", "frames": frames, "timeout": timeout}
+        with Child("clientproc", params) as client:
+            sim_before = cpu_sample(sim.pid)
+            answer = client.ask("result", timeout=timeout + 10)
+            sim_cpu = cpu_percent(sim_before, cpu_sample(sim.pid))
+    return float(answer["rate"]), float(answer["cpu"]), sim_cpu
+
+
+def bridge_rate(frames: int, timeout: float, osc: bool) -> tuple[float, float, float, int]:
+    """frames/s, the bridge's and the simulator's CPU (% of a core), OSC datagrams."""
+    hid = headset_ids(1)[0]
+    low, high = frames // 10, frames - frames // 10
+    with (
+        UdpSink() as sink,
+        Child("simproc", simulator_config(hid, frames)) as sim,
+    ):
+        env = bridge_env(sim.ready["url"], sim.ready["ca"], [hid], ["eeg"],
+                         sink.port if osc else None)
+        with Child("bridgeproc", {"env": env}) as bridge:
+            if not bridge.ask("streaming"):
+                raise RuntimeError("the bridge did not start streaming")
+            key = f"{hid}/eeg"
+            first = last = None
+            cpu_first = cpu_last = None
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                stats = bridge.ask("stats")
+                n = stats["samples"].get(key, 0)
+                if first is None and n >= low:
+                    first, cpu_first = (stats["mono"], n), cpu_sample(bridge.pid)
+                    sim_first = cpu_sample(sim.pid)
+                if n >= high:
+                    last, cpu_last = (stats["mono"], n), cpu_sample(bridge.pid)
+                    sim_cpu = cpu_percent(sim_first, cpu_sample(sim.pid))
+                    break
+                time.sleep(POLL_S)
+            if first is None or last is None or cpu_first is None or cpu_last is None:
+                raise RuntimeError(f"the bridge did not get through the flood in {timeout:.0f} s")
+    rate = (last[1] - first[1]) / (last[0] - first[0])
+    return rate, cpu_percent(cpu_first, cpu_last), sim_cpu, sink.count
+
+
+def run(options: Options) -> ScenarioResult:
+    result = ScenarioResult(NAME, TITLE)
+    frames = 20_000 if options.quick else 100_000
+    timeout = options.seconds(120.0, 60.0)
+    osc = osc_output_available()
+    # Alternate the two and keep each one's best run: the least disturbed by other load.
+    drains, bridges = [], []
+    for _ in range(1 if options.quick else REPEATS):
+        drains.append(drain_rate(frames, timeout))
+        bridges.append(bridge_rate(frames, timeout, osc))
+    drain, drain_cpu, drain_sim_cpu = max(drains)
+    ours, cpu, sim_cpu, datagrams = max(bridges)
+    r = ratio(ours, drain)
+    label = "bridge (LSL + OSC)" if osc else "bridge (LSL; OSC n/a)"
+    result.rows.append(
+        Row(f"{label} vs drain client", ours, drain, "frames/s", r,
+            f">= {TARGET_RATIO:.0%} of drain", r is not None and r >= TARGET_RATIO)
+    )
+    result.rows.append(Row("CPU during the flood: bridge vs drain", cpu, drain_cpu, "% core"))
+    result.rows.append(Row("simulator CPU: bridge run vs drain run", sim_cpu, drain_sim_cpu,
+                           "% core"))
+    result.figures = {"frames": frames, "drain_fps": drain, "bridge_fps": ours,
+                      "bridge_cpu_percent": cpu, "drain_cpu_percent": drain_cpu,
+                      "simulator_cpu_percent": {"bridge_run": sim_cpu, "drain_run": drain_sim_cpu},
+                      "osc": osc, "osc_datagrams": datagrams}
+    result.figures["runs"] = {"drain_fps": [d[0] for d in drains],
+                              "bridge_fps": [b[0] for b in bridges]}
+    result.notes.append(
+        f"{frames} flooded EEG frames per run, rate between the 10% and 90% marks, best of "
+        f"{len(drains)} alternating runs each; no LSL consumer attached"
+    )
+    return result

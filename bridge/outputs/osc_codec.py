@@ -1,0 +1,250 @@
+"""OSC 1.0 encoding, sans-I/O: addresses and arguments in, datagram bytes out.
+
+Only the three type tags every receiver we target understands are produced: ``i``
+(int32), ``f`` (float32) and ``s`` (string). Pure Data's ``oscparse`` knows only
+``i f s b`` and TouchDesigner's OSC In CHOP only numbers (``lsl_osc.md`` §5), so there
+are no doubles, int64, booleans or arrays here. Times travel as two ``i`` (seconds,
+microseconds): float32 has a 24-bit mantissa and would round an epoch time to 128 s.
+
+Encoding is on the hot path (one message per sample per stream, EEG at 256 Hz), so the
+address and type tag string of a stream are encoded once, by a :class:`MessageEncoder`,
+and each numeric sample then costs a single ``struct.pack`` call. :func:`encode_message`
+is the general, slower entry point (any address, inferred tags).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from typing import Final
+
+__all__ = [
+    "IMMEDIATELY",
+    "MAX_DATAGRAM",
+    "NTP_UNIX_OFFSET",
+    "AddressError",
+    "MessageEncoder",
+    "address_segment",
+    "bundle_overhead",
+    "check_address",
+    "encode_bundle",
+    "encode_message",
+    "ntp_timetag",
+    "osc_string",
+    "pack_bundles",
+    "split_time",
+    "type_tags",
+]
+
+Arg = int | float | str
+
+IMMEDIATELY: Final = 1
+"""The OSC timetag meaning "now" (63 zero bits and a one)."""
+
+MAX_DATAGRAM: Final = 1472
+"""Largest datagram we send: an Ethernet MTU of 1500 minus IPv4 and UDP headers. A
+larger datagram is fragmented, and on Wi-Fi a lost fragment loses the whole datagram."""
+
+NTP_UNIX_OFFSET: Final = 2_208_988_800
+"""Seconds from the NTP epoch (1900-01-01) to the Unix epoch (1970-01-01)."""
+
+_BUNDLE_HEAD: Final = b"#bundle\x00"
+_TIMETAG = struct.Struct(">Q")
+_SIZE = struct.Struct(">i")
+_INT32_MIN: Final = -(2**31)
+_INT32_MAX: Final = 2**31 - 1
+_FLOAT32_MAX: Final = 3.4028234663852886e38
+
+# Printable ASCII except space and the characters OSC reserves for pattern matching.
+_ADDRESS_FORBIDDEN: Final = frozenset(" #*,?[]{}")
+_TAG_OF: Final = {int: "i", float: "f", str: "s", bool: "i"}
+
+
+class AddressError(ValueError):
+    """Not a valid OSC address (or segment)."""
+
+
+def osc_string(text: str) -> bytes:
+    """An OSC-string: UTF-8, NUL-terminated, NUL-padded to a multiple of 4 bytes."""
+    data = text.encode("utf-8")
+    if b"\x00" in data:
+        raise ValueError("an OSC string cannot contain NUL")
+    return data + b"\x00" * (4 - len(data) % 4)
+
+
+def check_address(address: str) -> str:
+    """``address`` if it is a valid OSC address we may send, else :class:`AddressError`.
+
+    ``/`` then segments of printable ASCII without space or ``# * , ? [ ] { }``, no empty
+    segment. Receivers treat the reserved characters as patterns, and Max/Pd split on
+    spaces.
+    """
+    if not address.startswith("/") or address == "/":
+        raise AddressError(f"an OSC address starts with '/' and names something: {address!r}")
+    for segment in address[1:].split("/"):
+        if not segment:
+            raise AddressError(f"empty segment in OSC address {address!r}")
+        bad = sorted({c for c in segment if c in _ADDRESS_FORBIDDEN or not " " < c <= "~"})
+        if bad:
+            raise AddressError(f"OSC address {address!r} contains {''.join(bad)!r}")
+    return address
+
+
+def address_segment(label: str) -> str:
+    """A channel label made safe as OSC address segments (``/`` stays a separator).
+
+    Characters OSC reserves, spaces and non-ASCII become ``_``, so ``AF3/theta`` stays
+    ``AF3/theta`` and ``a#2`` becomes ``a_2``. Empty segments become ``_``.
+    """
+    cleaned = "".join(
+        c if (c == "/" or (" " < c <= "~" and c not in _ADDRESS_FORBIDDEN)) else "_" for c in label
+    )
+    return "/".join(part or "_" for part in cleaned.split("/"))
+
+
+def type_tags(args: Sequence[Arg]) -> str:
+    """The tags (without the comma) for ``args``: int -> i, float -> f, str -> s."""
+    try:
+        return "".join([_TAG_OF[type(a)] for a in args])
+    except KeyError:
+        bad = next(a for a in args if type(a) not in _TAG_OF)
+        raise TypeError(
+            f"OSC arguments must be int, float or str, not {type(bad).__name__}"
+        ) from None
+
+
+def _f32(value: float) -> float:
+    """A float32-representable value: beyond the float32 range becomes +-inf, as in LSL."""
+    if math.isfinite(value) and abs(value) > _FLOAT32_MAX:
+        # Values that round to FLT_MAX are fine; struct refuses only true overflow.
+        try:
+            struct.pack(">f", value)
+        except OverflowError:
+            return math.copysign(math.inf, value)
+    return value
+
+
+def _encode_args(signature: str, args: Sequence[Arg]) -> bytes:
+    """The argument bytes for ``args`` under ``signature`` (any tags of i, f, s)."""
+    if len(args) != len(signature):
+        raise ValueError(f"{len(args)} arguments for type tags {signature!r}")
+    out: list[bytes] = []
+    for tag, arg in zip(signature, args, strict=True):
+        if tag == "s":
+            out.append(osc_string(str(arg)))
+        elif tag == "f":
+            out.append(struct.pack(">f", _f32(float(arg))))
+        else:
+            value = int(arg)
+            if not _INT32_MIN <= value <= _INT32_MAX:
+                raise ValueError(f"{value} does not fit an OSC int32")
+            out.append(struct.pack(">i", value))
+    return b"".join(out)
+
+
+def encode_message(address: str, args: Sequence[Arg]) -> bytes:
+    """One OSC message; tags inferred (bool is sent as ``i``). General, not the hot path."""
+    signature = type_tags(args)
+    return osc_string(address) + osc_string("," + signature) + _encode_args(signature, args)
+
+
+class MessageEncoder:
+    """Messages for one (address, signature), with address and tags encoded once.
+
+    ``encode(args)`` for a numeric signature (only ``i``/``f``) is one ``struct.pack``
+    of the precomputed prefix and the arguments; signatures with ``s`` fall back to
+    per-argument encoding. ``size`` is the datagram size of a numeric message (``-1``
+    when strings make it variable).
+    """
+
+    __slots__ = ("_pack", "_prefix", "address", "signature", "size")
+
+    def __init__(self, address: str, signature: str) -> None:
+        check_address(address)
+        if set(signature) - set("ifs"):
+            raise ValueError(f"only i, f and s type tags are sent, not {signature!r}")
+        self.address = address
+        self.signature = signature
+        self._prefix = osc_string(address) + osc_string("," + signature)
+        if "s" in signature:
+            self._pack: struct.Struct | None = None
+            self.size = -1
+        else:
+            self._pack = struct.Struct(f">{len(self._prefix)}s{signature}")
+            self.size = self._pack.size
+
+    def encode(self, args: Sequence[Arg]) -> bytes:
+        """One message with ``args`` (``len(args)`` must match the signature).
+
+        Floats beyond the float32 range are sent as infinities (what LSL's float32
+        conversion gives), ints must fit int32.
+        """
+        pack = self._pack
+        if pack is not None:
+            try:
+                return pack.pack(self._prefix, *args)
+            except (OverflowError, struct.error):
+                pass  # out-of-range value or wrong count: the careful path says which
+        return self._prefix + _encode_args(self.signature, args)
+
+
+def encode_bundle(timetag: int, messages: Sequence[bytes]) -> bytes:
+    """An OSC bundle of already encoded messages (or bundles) with an NTP ``timetag``.
+
+    ``timetag`` is a 64-bit NTP time (:func:`ntp_timetag`), or :data:`IMMEDIATELY`.
+    """
+    parts = [_BUNDLE_HEAD, _TIMETAG.pack(timetag)]
+    for message in messages:
+        parts.append(_SIZE.pack(len(message)))
+        parts.append(message)
+    return b"".join(parts)
+
+
+def bundle_overhead(count: int) -> int:
+    """Bytes a bundle adds to ``count`` messages: header, timetag, a size per element."""
+    return len(_BUNDLE_HEAD) + _TIMETAG.size + _SIZE.size * count
+
+
+def pack_bundles(timetag: int, messages: Sequence[bytes], limit: int = MAX_DATAGRAM) -> list[bytes]:
+    """``messages`` as few bundles of at most ``limit`` bytes each, in order.
+
+    A message that cannot fit a bundle of its own is left out (the caller checks sizes
+    when it builds its encoders, so this does not happen for our streams).
+    """
+    bundles: list[bytes] = []
+    group: list[bytes] = []
+    size = bundle_overhead(0)
+    for message in messages:
+        need = _SIZE.size + len(message)
+        if size + need > limit and group:
+            bundles.append(encode_bundle(timetag, group))
+            group, size = [], bundle_overhead(0)
+        if size + need > limit:
+            continue
+        group.append(message)
+        size += need
+    if group:
+        bundles.append(encode_bundle(timetag, group))
+    return bundles
+
+
+def ntp_timetag(epoch_seconds: float) -> int:
+    """The 64-bit NTP timetag (seconds since 1900 << 32 | fraction) of a Unix time.
+
+    The seconds field wraps in February 2036 (NTP era 1), as NTP's own does.
+    """
+    seconds = math.floor(epoch_seconds)
+    fraction = round((epoch_seconds - seconds) * 2**32)
+    if fraction >= 2**32:  # the fraction rounded up to a whole second
+        seconds, fraction = seconds + 1, 0
+    return (((seconds + NTP_UNIX_OFFSET) % 2**32) << 32) | fraction
+
+
+def split_time(seconds: float) -> tuple[int, int]:
+    """A time as (whole seconds, microseconds 0..999999), for two OSC ``i`` arguments."""
+    whole = math.floor(seconds)
+    micros = round((seconds - whole) * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, 0
+    return whole, micros
