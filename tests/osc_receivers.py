@@ -1,9 +1,9 @@
 """Real OSC receivers for the tests: python-osc's UDP server, a raw UDP socket (for
 datagram sizes and bundles), and liblo's ``oscdump`` (a receiver we did not write).
 
-``oscdump`` comes from Debian's liblo-tools. Tests that need it skip with a reason when
-it is absent, unless ``REQUIRE_OSCDUMP=1`` (set by ``.ci/run``): then a
-missing ``oscdump`` fails the test.
+``oscdump`` comes from Debian's liblo-tools, ``pd`` (which runs the shipped patch) from
+puredata-core. Tests that need one skip with a reason when it is absent, unless
+``REQUIRE_RECEIVERS=1`` (set by ``.ci/run``, which installs both): then it fails the test.
 """
 
 from __future__ import annotations
@@ -28,17 +28,23 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 
 from bridge.outputs.osc_codec import encode_message
 
-REQUIRE_OSCDUMP = "REQUIRE_OSCDUMP"
+REQUIRE_RECEIVERS = "REQUIRE_RECEIVERS"
+
+
+def receiver_path(program: str, package: str) -> str:
+    """A third-party receiver's executable, or skip (fail when the environment requires
+    it: CI must never pass by skipping the receivers we did not write)."""
+    path = shutil.which(program)
+    if path is None:
+        if os.environ.get(REQUIRE_RECEIVERS) == "1":
+            pytest.fail(f"{program} not found but {REQUIRE_RECEIVERS}=1 (install {package})")
+        pytest.skip(f"{program} ({package}) is not installed: apt-get install {package}")
+    return path
 
 
 def oscdump_path() -> str:
-    """The ``oscdump`` executable, or skip (fail when the environment requires it)."""
-    path = shutil.which("oscdump")
-    if path is None:
-        if os.environ.get(REQUIRE_OSCDUMP) == "1":
-            pytest.fail(f"oscdump not found but {REQUIRE_OSCDUMP}=1 (install liblo-tools)")
-        pytest.skip("oscdump (liblo-tools) is not installed: apt-get install liblo-tools")
-    return path
+    """liblo's ``oscdump``."""
+    return receiver_path("oscdump", "liblo-tools")
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,12 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-from osc_receivers import free_udp_port
+from osc_receivers import free_udp_port, receiver_path
 
 from bridge.config import OscSettings
 from bridge.outputs.osc import OscOutput
@@ -57,9 +55,7 @@ def test_pd_patch_structure() -> None:
 
 
 def test_pd_patch_runs_headless_and_decodes_our_messages(tmp_path: Path) -> None:
-    pd = shutil.which("pd")
-    if pd is None:
-        pytest.skip("Pure Data (puredata-core) is not installed")
+    pd = receiver_path("pd", "puredata-core")
     port = free_udp_port()
     patch = tmp_path / "bridge.pd"
     patch.write_text(
