@@ -132,7 +132,7 @@ def test_invalid_parameter_value_is_32602(client):
 
 def test_responses_overtake_each_other_with_per_method_delay(sim_factory, cortex_client):
     """§1.4: clients must match by id; a slow method answers after a fast one."""
-    sim = sim_factory(response_delays_ms={"queryHeadsets": 300})
+    sim = sim_factory(response_delays_ms={"queryHeadsets": 1000})
     client = cortex_client(sim)
     client.send_raw(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "queryHeadsets"}))
     client.send_raw(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "getCortexInfo"}))

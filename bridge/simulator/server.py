@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import shutil
 import ssl
 import tempfile
-import threading
-from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -29,12 +26,12 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from bridge.simulator import faults, tls
+from bridge.simulator.background import BackgroundServer
 from bridge.simulator.config import SimulatorConfig
 from bridge.simulator.service import Clock, ServerAction
 from bridge.simulator.v1 import make_service
 
 log = logging.getLogger("bridge.simulator")
-T = TypeVar("T")
 
 FLOOD_SPIN_S = 0.001  # pump period while a flood is running
 SEND_BATCH = 256  # frames per socket write
@@ -315,7 +312,7 @@ class Simulator:
                 await asyncio.wait_for(self._kick.wait(), timeout=delay)
 
 
-class SimulatorThread:
+class SimulatorThread(BackgroundServer[Simulator]):
     """A :class:`Simulator` on its own event loop in a background thread.
 
     ``with SimulatorThread(cfg) as sim: sim.url ...``; ``sim.call(fn)`` runs
@@ -325,70 +322,7 @@ class SimulatorThread:
 
     def __init__(self, config: SimulatorConfig | None = None) -> None:
         self.config = config or SimulatorConfig()
-        self.simulator: Simulator | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-
-    def start(self) -> SimulatorThread:
-        ready = threading.Event()
-
-        async def main() -> None:
-            self._stop = asyncio.Event()
-            try:
-                sim = Simulator(self.config)
-                await sim.start()
-            except BaseException as exc:
-                self._error = exc
-                ready.set()
-                return
-            self.simulator = sim
-            ready.set()
-            try:
-                await self._stop.wait()
-            finally:
-                await sim.stop()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                loop.run_until_complete(main())
-            finally:
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="cortex-simulator", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if self._error is not None:
-            self._thread.join()
-            raise self._error
-        return self
-
-    def stop(self) -> None:
-        if self._thread is None:
-            return
-        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=10)
-        self._thread = None
-
-    def __enter__(self) -> SimulatorThread:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _sim(self) -> Simulator:
-        if self.simulator is None:
-            raise RuntimeError("the simulator is not running")
-        return self.simulator
+        super().__init__(lambda: Simulator(self.config), "cortex-simulator")
 
     @property
     def url(self) -> str:
@@ -401,19 +335,3 @@ class SimulatorThread:
     @property
     def ca_pem_path(self) -> Path | None:
         return self._sim().ca_pem_path
-
-    def call(self, fn: Callable[[Simulator], T | Awaitable[T]], timeout: float = 10.0) -> T:
-        """Run ``fn(simulator)`` on the simulator's event loop and return its result."""
-        sim = self._sim()
-        assert self._loop is not None
-
-        async def runner() -> T:
-            result = fn(sim)
-            if inspect.isawaitable(result):
-                return await result
-            return result
-
-        return asyncio.run_coroutine_threadsafe(runner(), self._loop).result(timeout)
-
-    def state(self) -> dict[str, Any]:
-        return self.call(lambda sim: sim.state())

@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
-import threading
 import time
-from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from bridge.simulator.background import BackgroundServer
 from bridge.simulator.emogg.config import EmoggSimulatorConfig
 from bridge.simulator.emogg.service import Clock, EmoggService, SimSession
 
@@ -36,7 +34,6 @@ log = logging.getLogger("bridge.simulator.emogg")
 # Frames are logged at DEBUG by the WebSocket library, and auth frames carry the token.
 _ws_log = logging.getLogger("bridge.simulator.emogg.ws")
 _ws_log.addFilter(lambda record: record.levelno > logging.DEBUG)
-T = TypeVar("T")
 
 MAX_HEAD = 16 * 1024
 MAX_BODY = 64 * 1024
@@ -281,7 +278,7 @@ class EmoggSimulator:
             await asyncio.sleep(self.config.tick_s)
 
 
-class EmoggSimulatorThread:
+class EmoggSimulatorThread(BackgroundServer[EmoggSimulator]):
     """An :class:`EmoggSimulator` on its own event loop in a background thread.
 
     ``with EmoggSimulatorThread(cfg) as sim: sim.api_url, sim.ws_url``;
@@ -290,68 +287,7 @@ class EmoggSimulatorThread:
 
     def __init__(self, config: EmoggSimulatorConfig | None = None) -> None:
         self.config = config or EmoggSimulatorConfig()
-        self.simulator: EmoggSimulator | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-
-    def start(self) -> EmoggSimulatorThread:
-        ready = threading.Event()
-
-        async def main() -> None:
-            self._stop = asyncio.Event()
-            try:
-                sim = EmoggSimulator(self.config)
-                await sim.start()
-            except BaseException as exc:
-                self._error = exc
-                ready.set()
-                return
-            self.simulator = sim
-            ready.set()
-            try:
-                await self._stop.wait()
-            finally:
-                await sim.stop()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                loop.run_until_complete(main())
-            finally:
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="emogg-simulator", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if self._error is not None:
-            self._thread.join()
-            raise self._error
-        return self
-
-    def stop(self) -> None:
-        if self._thread is None:
-            return
-        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=10)
-        self._thread = None
-
-    def __enter__(self) -> EmoggSimulatorThread:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _sim(self) -> EmoggSimulator:
-        if self.simulator is None:
-            raise RuntimeError("the Emogg simulator is not running")
-        return self.simulator
+        super().__init__(lambda: EmoggSimulator(self.config), "emogg-simulator")
 
     @property
     def api_url(self) -> str:
@@ -360,19 +296,3 @@ class EmoggSimulatorThread:
     @property
     def ws_url(self) -> str:
         return self._sim().ws_url
-
-    def call(self, fn: Callable[[EmoggSimulator], T | Awaitable[T]], timeout: float = 10.0) -> T:
-        """Run ``fn(simulator)`` on the simulator's event loop and return its result."""
-        sim = self._sim()
-        assert self._loop is not None
-
-        async def runner() -> T:
-            result = fn(sim)
-            if inspect.isawaitable(result):
-                return await result
-            return result
-
-        return asyncio.run_coroutine_threadsafe(runner(), self._loop).result(timeout)
-
-    def state(self) -> dict[str, Any]:
-        return self.call(lambda sim: sim.state())
