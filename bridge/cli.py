@@ -163,36 +163,28 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return _finish(run_demo(duration=args.duration, headsets=args.headsets))
 
 
-def _cmd_simulate(args: argparse.Namespace) -> int:
-    """The simulator owns its options; they are parsed here so its import stays lazy."""
-    simulator = _load("bridge.simulator.cli", "add_arguments", "simulate")
-    run = _load("bridge.simulator.cli", "run", "simulate")
-    parser = argparse.ArgumentParser(
-        prog=f"{PROG} simulate", description="Run a Cortex-compatible simulator."
-    )
-    simulator(parser)
+def _run_mounted(module: str, command: str, description: str, argv: list[str]) -> int:
+    """A simulator command: it owns its options, parsed here so its import stays lazy."""
+    add_arguments = _load(module, "add_arguments", command)
+    run = _load(module, "run", command)
+    parser = argparse.ArgumentParser(prog=f"{PROG} {command}", description=description)
+    add_arguments(parser)
     try:
-        sim_args = parser.parse_args(args.sim_argv)
+        sim_args = parser.parse_args(argv)
     except SystemExit as exc:
         return _system_exit_code(exc)
     configure_logging(getattr(sim_args, "log_level", None) or "info")
     return _finish(run(sim_args))
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    return _run_mounted("bridge.simulator.cli", "simulate",
+                        "Run a Cortex-compatible simulator.", args.sim_argv)
 
 
 def _cmd_simulate_emogg(args: argparse.Namespace) -> int:
-    """The Emogg simulator, mounted like ``simulate`` (its own flags, lazy import)."""
-    add_arguments = _load("bridge.simulator.emogg.cli", "add_arguments", "simulate-emogg")
-    run = _load("bridge.simulator.emogg.cli", "run", "simulate-emogg")
-    parser = argparse.ArgumentParser(
-        prog=f"{PROG} simulate-emogg", description="Run an Emogg API simulator (REST + WS)."
-    )
-    add_arguments(parser)
-    try:
-        sim_args = parser.parse_args(args.sim_argv)
-    except SystemExit as exc:
-        return _system_exit_code(exc)
-    configure_logging(getattr(sim_args, "log_level", None) or "info")
-    return _finish(run(sim_args))
+    return _run_mounted("bridge.simulator.emogg.cli", "simulate-emogg",
+                        "Run an Emogg API simulator (REST + WS).", args.sim_argv)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
