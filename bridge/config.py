@@ -932,23 +932,32 @@ def resolve_client_secret(settings: Settings, environ: Mapping[str, str] | None 
     :class:`ConfigError` naming the key when there is no secret or a file can't be read;
     the secret itself never appears in a message.
     """
-    env = os.environ if environ is None else environ
     cortex = settings.cortex
-    value = cortex.client_secret.get_secret_value()
+    return _resolve_secret(cortex.client_secret.get_secret_value(), cortex.client_secret_file,
+                           "cortex.client_secret", CREDENTIAL_NAME, environ)
+
+
+def _resolve_secret(
+    value: str, file: str | None, key: str, credential: str,
+    environ: Mapping[str, str] | None,
+) -> str:
+    """``value``, else the file ``<key>_file`` names, else the systemd credential
+    ``$CREDENTIALS_DIRECTORY/<credential>``; a :class:`ConfigError` naming every way
+    to set it when none is there."""
     if value:
         return value
-    if cortex.client_secret_file:
-        return _read_secret(Path(cortex.client_secret_file), "cortex.client_secret_file")
+    if file:
+        return _read_secret(Path(file), f"{key}_file")
+    env = os.environ if environ is None else environ
     credentials = env.get("CREDENTIALS_DIRECTORY")
     if credentials:
-        candidate = Path(credentials) / CREDENTIAL_NAME
+        candidate = Path(credentials) / credential
         if candidate.exists():
-            return _read_secret(candidate, "cortex.client_secret (systemd credential)")
+            return _read_secret(candidate, f"{key} (systemd credential)")
     raise ConfigError(
         [
-            "cortex.client_secret: not set (set cortex.client_secret, cortex.client_secret_file, "
-            f"{env_var_name('cortex.client_secret')}, or a systemd credential named "
-            f"{CREDENTIAL_NAME})"
+            f"{key}: not set (set {key}, {key}_file, {env_var_name(key)}, "
+            f"or a systemd credential named {credential})"
         ]
     )
 
@@ -1016,24 +1025,8 @@ def emogg_problems(settings: Settings, environ: Mapping[str, str] | None = None)
 def resolve_emogg_token(emogg: EmoggSettings, environ: Mapping[str, str] | None = None) -> str:
     """The Emogg API token: ``emogg.token``, else ``emogg.token_file``, else the systemd
     credential ``$CREDENTIALS_DIRECTORY/emogg_token``. Never part of a message."""
-    env = os.environ if environ is None else environ
-    value = emogg.token.get_secret_value().strip()
-    if value:
-        return value
-    if emogg.token_file:
-        return _read_secret(Path(emogg.token_file), "emogg.token_file")
-    credentials = env.get("CREDENTIALS_DIRECTORY")
-    if credentials:
-        candidate = Path(credentials) / EMOGG_CREDENTIAL_NAME
-        if candidate.exists():
-            return _read_secret(candidate, "emogg.token (systemd credential)")
-    raise ConfigError(
-        [
-            "emogg.token: not set (set emogg.token, emogg.token_file, "
-            f"{env_var_name('emogg.token')}, or a systemd credential named "
-            f"{EMOGG_CREDENTIAL_NAME})"
-        ]
-    )
+    return _resolve_secret(emogg.token.get_secret_value().strip(), emogg.token_file,
+                           "emogg.token", EMOGG_CREDENTIAL_NAME, environ)
 
 
 def secret_file_warnings(path: Path) -> list[str]:
