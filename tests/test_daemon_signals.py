@@ -7,11 +7,47 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bridge.simulator import SimulatorConfig, SimulatorThread
+
+
+def sigterm_mid_stream(
+    sim: SimulatorThread, path: Path, ready: Callable[[dict[str, Any]], bool], what: str,
+    settle: float,
+) -> tuple[int, str, float]:
+    """Start ``cortex-bridge run --config path`` as a process, wait until the simulator's
+    state satisfies ``ready``, let it stream ``settle`` s, SIGTERM it; returns (exit code,
+    stderr, seconds from SIGTERM to exit)."""
+    path.chmod(0o600)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "run", "--config", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not ready(sim.state()):
+            if time.monotonic() > deadline:
+                proc.kill()
+                _, stderr = proc.communicate()
+                raise AssertionError(f"the daemon never {what}:\n{stderr}")
+            time.sleep(0.2)
+        time.sleep(settle)  # mid-stream
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=10)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, stderr, took
 
 
 def test_sigterm_closes_the_session_and_exits_0(tmp_path: Path, unique_id: str) -> None:
@@ -28,35 +64,12 @@ def test_sigterm_closes_the_session_and_exits_0(tmp_path: Path, unique_id: str) 
             'client_secret = "cortex-bridge-demo-secret"\n'
             f'ca_file = "{sim.ca_pem_path}"\n'
         )
-        path.chmod(0o600)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bridge", "run", "--config", str(path)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        returncode, stderr, took = sigterm_mid_stream(
+            sim, path, lambda state: bool(state["sessions"] and state["sessions"][0]["streams"]),
+            "subscribed", 1.0,
         )
-        try:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                sessions = sim.state()["sessions"]
-                if sessions and sessions[0]["streams"]:
-                    break
-                time.sleep(0.2)
-            else:
-                proc.kill()
-                _, stderr = proc.communicate()
-                raise AssertionError(f"the daemon never subscribed:\n{stderr}")
-            time.sleep(1.0)  # mid-stream
-            sent = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
-            _, stderr = proc.communicate(timeout=10)
-            took = time.monotonic() - sent
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
         sessions = sim.state()["sessions"]
-    assert proc.returncode == 0, stderr
+    assert returncode == 0, stderr
     assert "Traceback" not in stderr
     print(f"SIGTERM to exit: {took:.2f} s")
     assert took < 2.0
@@ -89,35 +102,12 @@ def test_sigterm_stops_the_record(
             "enabled = true\n"
             "lsl_input = false\n"
         )
-        path.chmod(0o600)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bridge", "run", "--config", str(path)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        returncode, stderr, took = sigterm_mid_stream(
+            sim, path, lambda state: bool(state["records"] and state["sessions"][0]["streams"]),
+            "opened a record", 0.5,
         )
-        try:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                state = sim.state()
-                if state["records"] and state["sessions"][0]["streams"]:
-                    break
-                time.sleep(0.2)
-            else:
-                proc.kill()
-                _, stderr = proc.communicate()
-                raise AssertionError(f"the daemon never opened a record:\n{stderr}")
-            time.sleep(0.5)
-            sent = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
-            _, stderr = proc.communicate(timeout=10)
-            took = time.monotonic() - sent
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
         state = sim.state()
-    assert proc.returncode == 0, stderr
+    assert returncode == 0, stderr
     assert "Traceback" not in stderr
     print(f"SIGTERM to exit with a record: {took:.2f} s")
     assert took < 2.0
