@@ -9,6 +9,7 @@ from types import TracebackType
 
 from bridge.config import Settings, load_settings
 from bridge.daemon import Daemon
+from bridge.simulator import SimulatorThread
 
 
 def bridge_settings(url: str, ca_file: str | None, **overrides: str) -> Settings:
@@ -22,6 +23,17 @@ def bridge_settings(url: str, ca_file: str | None, **overrides: str) -> Settings
     }
     environ.update({f"CORTEX_BRIDGE_{k.upper()}": v for k, v in overrides.items()})
     return load_settings(None, environ)
+
+
+def settings_for(sim: SimulatorThread, **overrides: str) -> Settings:
+    """Settings for the simulator ``sim``, whichever dialect it speaks: the bridge
+    detects it (``cortex.dialect = "auto"``). A Cortex 1.x service's delivery delay
+    cannot be seen in its frames, so for 1.x the bridge is told the simulator's delay
+    (``cortex.v1_latency``), as a lab would measure its own set-up's."""
+    if sim.config.dialect == "v1":
+        overrides.setdefault("cortex__v1_latency", str(sim.config.delay_ms / 1000.0))
+    return bridge_settings(sim.url, str(sim.ca_pem_path) if sim.ca_pem_path else None,
+                           **overrides)
 
 
 class BridgeThread:

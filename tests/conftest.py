@@ -29,6 +29,15 @@ def lsl_config_path() -> str:
     return os.environ["LSLAPICFG"]
 
 
+@pytest.fixture(params=["v2", "v1"])
+def dialect(request: pytest.FixtureRequest) -> str:
+    """The Cortex API a test's simulator speaks: a test (or fixture) that asks for it
+    runs once against Cortex 2+ and once against the Cortex 1.x dialect. Pass it to
+    ``SimulatorConfig(dialect=...)`` and build the bridge's settings with
+    ``bridge_harness.settings_for`` (the bridge detects the dialect itself)."""
+    return str(request.param)
+
+
 # ---- Cortex simulator fixtures (tests/test_simulator_*.py) ----------------------------
 
 import contextlib as _contextlib  # noqa: E402

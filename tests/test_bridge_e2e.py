@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import pylsl
 import pytest
-from bridge_harness import BridgeThread, bridge_settings
+from bridge_harness import BridgeThread, settings_for
 
-from bridge.config import Settings
 from bridge.simulator import SimulatorConfig, SimulatorThread
 
 DELAY_MS = 200.0
@@ -31,20 +30,6 @@ V1_TIMESTAMP_BOUND_S = 3e-3
 @pytest.fixture
 def headset_id(unique_id: str) -> str:
     return f"EPOCX-{unique_id[:8].upper()}"
-
-
-@pytest.fixture(params=["v2", "v1"])
-def dialect(request: pytest.FixtureRequest) -> str:
-    """Every test runs against Cortex 2+ and against the Cortex 1.x dialect."""
-    return str(request.param)
-
-
-def settings_for(sim: SimulatorThread, **overrides: str) -> Settings:
-    """The bridge's settings for ``sim``; the dialect is detected (``auto``). A 1.x
-    service's delivery latency cannot be seen in its frames: the bridge is told it."""
-    if sim.config.dialect == "v1":
-        overrides.setdefault("cortex__v1_latency", str(DELAY_MS / 1000.0))
-    return bridge_settings(sim.url, str(sim.ca_pem_path), **overrides)
 
 
 @pytest.fixture

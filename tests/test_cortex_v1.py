@@ -224,6 +224,20 @@ def test_v1_api_speaks_v1_and_answers_like_v2() -> None:
     assert frames.estimator.transit >= 0.0
 
 
+def test_v1_cortex_info_asks_the_service() -> None:
+    """The daemon probes a silent Cortex with get_cortex_info (does it still answer?):
+    with 1.x, which has no getCortexInfo, it must still be a request (getUserLogin), and
+    an error is an answer too."""
+    frames = V1Frames(OriginEstimator(), lsl_clock=time.monotonic, epoch_offset=lambda: 0.0)
+    service = FakeService({"getUserLogin": lambda p: ["cortextest"]})
+    info = asyncio.run(CortexApiV1(service, frames).get_cortex_info())
+    assert info == {"version": "1.x", "dialect": "v1", "users": ["cortextest"]}
+    assert service.calls == [("getUserLogin", {})]
+    refusing = FakeService({"getUserLogin": fail(-32603)})
+    assert asyncio.run(CortexApiV1(refusing, frames).get_cortex_info())["version"] == "1.x"
+    assert refusing.calls == [("getUserLogin", {})]
+
+
 def test_marker_round_trip_through_the_v1_simulator(
     sim_factory: Callable[..., SimulatorThread],
 ) -> None:

@@ -6,6 +6,11 @@ the wall clock, so a marker stamped on arrival, or converted through the wall cl
 instead of syncWithHeadsetClock, lands samples away from where it belongs. The truth is
 the simulator's own record of each marker (``state()``: the EEG sample index nearest the
 time the bridge sent).
+
+Every test runs against Cortex 2+ and against the Cortex 1.x dialect (the ``dialect``
+fixture). 1.x differs where the user can see it in two ways only: its ``injectMarker``
+needs no record (so the bridge opens none), and its marker column is numeric, so the
+value 0 (which means "no marker" there) goes to Cortex as the text "0".
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 import numpy as np
 import pylsl
 import pytest
-from bridge_harness import BridgeThread, bridge_settings
+from bridge_harness import BridgeThread, settings_for
 from pythonosc.udp_client import SimpleUDPClient
 
 from bridge.simulator import SimulatorConfig, SimulatorThread
@@ -33,9 +38,10 @@ def headset_id(unique_id: str) -> str:
 
 
 @pytest.fixture
-def sim(headset_id: str) -> Iterator[SimulatorThread]:
+def sim(headset_id: str, dialect: str) -> Iterator[SimulatorThread]:
     config = SimulatorConfig(
         port=0,
+        dialect=dialect,
         headsets=[f"epocx:id={headset_id}"],
         delay_ms=DELAY_MS,
         clock_offset_s=CLOCK_OFFSET_S,
@@ -54,7 +60,7 @@ def marker_settings(sim: SimulatorThread, stream_name: str, **extra: str) -> Any
         "markers__echo_int32": "true",
         **extra,
     }
-    return bridge_settings(sim.url, str(sim.ca_pem_path), **overrides)
+    return settings_for(sim, **overrides)
 
 
 def echo_inlet(source_id: str) -> pylsl.StreamInlet:
@@ -88,6 +94,13 @@ def headset_truth(sim: SimulatorThread, headset_id: str) -> dict[str, Any]:
     return truth
 
 
+def as_injected(values: list[Any], dialect: str) -> list[Any]:
+    """The marker values Cortex is asked to inject: 0 in 1.x's numeric ``IEE_MARKER``
+    column means "no marker", so for 1.x the bridge sends 0 as the text "0" (echoed
+    back as "0", and as 0 on the int32 outlet, all the same)."""
+    return ["0" if dialect == "v1" and v == 0 else v for v in values]
+
+
 def placement_errors(
     truth: dict[str, Any], lsl_times: list[float]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +112,9 @@ def placement_errors(
     return attached - exact, attached
 
 
-def test_lsl_markers_round_trip(sim: SimulatorThread, headset_id: str, unique_id: str) -> None:
+def test_lsl_markers_round_trip(
+    sim: SimulatorThread, headset_id: str, unique_id: str, dialect: str
+) -> None:
     name = f"stim-{unique_id}"
     info = pylsl.StreamInfo(name, "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string,
                             f"psychopy-{unique_id}")
@@ -133,7 +148,8 @@ def test_lsl_markers_round_trip(sim: SimulatorThread, headset_id: str, unique_id
     print(f"echo timestamp error: max {echo_error.max() * 1e6:.1f} us")
     assert echo_error.max() < 1e-3, "the echo must carry the marker's own time"
     truth = headset_truth(sim, headset_id)
-    assert [mk["value"] for mk in truth["markers"]] == [int(v) if v.isdigit() else v for v in sent]
+    injected = as_injected([int(v) if v.isdigit() else v for v in sent], dialect)
+    assert [mk["value"] for mk in truth["markers"]] == injected
     errors, _ = placement_errors(truth, stamps)
     print(f"marker placement error (samples): max |{np.abs(errors).max():.3f}|, "
           f"mean {errors.mean():+.3f} over {len(errors)} markers; counts {counts}")
@@ -144,7 +160,11 @@ def test_lsl_markers_round_trip(sim: SimulatorThread, headset_id: str, unique_id
 
 
 def test_osc_markers(
-    sim: SimulatorThread, headset_id: str, unique_id: str, caplog: pytest.LogCaptureFixture
+    sim: SimulatorThread,
+    headset_id: str,
+    unique_id: str,
+    dialect: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="bridge.markers")
     settings = marker_settings(sim, f"none-{unique_id}", markers__osc_input="true",
@@ -173,6 +193,14 @@ def test_osc_markers(
     assert [(mk["value"], mk["label"]) for mk in truth["markers"]] == [
         (42, "42"), ("go", "start of block"), (7, "7")
     ]
+    if dialect == "v1":
+        # Cortex 1.x injects markers into the session without a record, and a 1.x
+        # record would be uploaded to Emotiv's cloud: the bridge starts none.
+        state = sim.state()
+        assert not state["records"]
+        assert all(not s["recordInfos"] for s in state["sessions"])
+        assert not any("stopped" in r.message for r in caplog.records)
+        return
     # One record, titled from the template, stopped by the bridge at shutdown.
     (record,) = [r for r in sim.state()["records"] if r["markers"]]
     assert record["title"].startswith(f"cortex-bridge {headset_id} ")
@@ -185,7 +213,7 @@ OUTAGE_MARKERS = 1000
 
 
 def test_markers_survive_a_cortex_outage(
-    sim: SimulatorThread, headset_id: str, unique_id: str
+    sim: SimulatorThread, headset_id: str, unique_id: str, dialect: str
 ) -> None:
     """1,000 markers over ~13 s, with Cortex gone (connections cut, reconnects refused)
     for 10 s in the middle: every one is injected, in order, at its original time."""
@@ -225,7 +253,7 @@ def test_markers_survive_a_cortex_outage(
     values = [mk["value"] for mk in truth["markers"]]
     print(f"outage: {OUTAGE_MARKERS} sent ({sent_during} during the {OUTAGE_S:.0f} s outage), "
           f"{len(values)} injected into {len(sessions)} sessions, counts {counts}")
-    assert values == list(range(OUTAGE_MARKERS)), "lost, duplicated or reordered markers"
+    assert values == as_injected(list(range(OUTAGE_MARKERS)), dialect), "lost, duplicated or reordered markers"
     assert len(sessions) >= 2, "the outage did not cut the session"
     errors, _ = placement_errors(truth, stamps)
     print(f"outage marker placement error (samples): max |{np.abs(errors).max():.3f}|")
@@ -233,10 +261,11 @@ def test_markers_survive_a_cortex_outage(
     assert counts["rejected"] == 0 and counts["dropped"] == 0
 
 
-def test_every_headset_gets_every_marker(unique_id: str) -> None:
+def test_every_headset_gets_every_marker(unique_id: str, dialect: str) -> None:
     ids = [f"EPOCX-{unique_id[:8].upper()}", f"INSIGHT-{unique_id[2:10].upper()}"]
     config = SimulatorConfig(
         port=0,
+        dialect=dialect,
         headsets=[f"epocx:id={ids[0]},rate=256", f"insight:id={ids[1]}"],
         delay_ms=DELAY_MS,
         clock_offset_s=CLOCK_OFFSET_S,
@@ -254,6 +283,8 @@ def test_every_headset_gets_every_marker(unique_id: str) -> None:
         bridge.wait_streaming()
         assert bridge.daemon is not None
         daemon = bridge.daemon
+        # A record per headset (Cortex 1.x: none is needed, its id is "", and the
+        # session is ready for markers all the same).
         wait_for(lambda: len(daemon.markers.records) == 2, 15, "a record per headset")
         assert outlet.wait_for_consumers(15)
         for i in range(10):

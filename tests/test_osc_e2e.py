@@ -1,5 +1,9 @@
 """OSC end to end: simulator over real TLS -> daemon with [osc] on -> real receivers.
 
+Every test runs against the Cortex 2+ simulator and its Cortex 1.x dialect (the
+``dialect`` fixture): OSC looks the same with either, but for the eq stream, which 1.x
+does not have.
+
 Rates are measured on the sample clock (``osc.timestamps = "lsl"`` puts each sample's
 time into its message), so they do not depend on how late a loaded machine delivers;
 arrival counts over several seconds are checked with wide tolerances only.
@@ -15,9 +19,10 @@ from collections.abc import Iterator
 import numpy as np
 import pylsl
 import pytest
-from bridge_harness import BridgeThread, bridge_settings
+from bridge_harness import BridgeThread, settings_for
 from osc_receivers import OscDump, PythonOscReceiver, Received, free_udp_port
 
+from bridge.outputs.osc import ACTION_REFRESH_SECONDS
 from bridge.simulator import SimulatorConfig, SimulatorThread
 
 EEG_RATE = 128
@@ -29,9 +34,13 @@ def headset_id(unique_id: str) -> str:
 
 
 @pytest.fixture
-def sim(headset_id: str) -> Iterator[SimulatorThread]:
+def sim(headset_id: str, dialect: str) -> Iterator[SimulatorThread]:
     config = SimulatorConfig(
-        port=0, headsets=[f"epocx:id={headset_id},status=connected"], seed=5, delay_ms=200.0
+        port=0,
+        dialect=dialect,
+        headsets=[f"epocx:id={headset_id},status=connected"],
+        seed=5,
+        delay_ms=200.0,
     )
     with SimulatorThread(config) as running:
         yield running
@@ -52,12 +61,11 @@ def sample_rate(messages: list[Received]) -> tuple[float, float]:
 
 
 def test_every_stream_arrives_with_its_shape_and_rate(
-    sim: SimulatorThread, headset_id: str
+    sim: SimulatorThread, headset_id: str, dialect: str
 ) -> None:
     with PythonOscReceiver() as receiver, OscDump() as dump:
-        settings = bridge_settings(
-            sim.url,
-            str(sim.ca_pem_path),
+        settings = settings_for(
+            sim,
             osc__enabled="true",
             osc__targets=f"127.0.0.1:{receiver.port},127.0.0.1:{dump.port}",
             osc__rate_caps="eeg=32",
@@ -82,6 +90,9 @@ def test_every_stream_arrives_with_its_shape_and_rate(
         "/emotiv/eq": 2.0,
         "/emotiv/met": 2.0,
     }
+    if dialect == "v1":
+        del expected["/emotiv/eq"]  # Cortex 1.x has no eq stream
+        assert not receiver.of("/emotiv/eq")
     seconds = end - start
     report = []
     for address, rate in expected.items():
@@ -95,10 +106,19 @@ def test_every_stream_arrives_with_its_shape_and_rate(
         assert complete > 0.9, address
         assert 0.6 * rate * seconds - 2 <= len(messages) <= 1.4 * rate * seconds + 2, address
     print("\n" + "; ".join(report))
-    # One number per action, and the action name, at the com rate (+-1: a sample's
-    # messages may straddle the end of the window).
-    assert abs(arrived["/emotiv/com/push"] - arrived["/emotiv/com"]) <= 1
+    # The action name at the com rate (+-1: a sample's messages may straddle the end of
+    # the window); each per-action number when it changes, and all of them on the first
+    # com sample at least a second after the last refresh (so <= 1 s + 1/8 s apart).
     assert abs(arrived["/emotiv/com/action"] - arrived["/emotiv/com"]) <= 1
+    refreshes = int(seconds / (ACTION_REFRESH_SECONDS + 1 / expected["/emotiv/com"]))
+    assert refreshes <= arrived["/emotiv/com/push"] <= arrived["/emotiv/com"] + 1
+    # ... so what a receiver holds is the truth: the last action's power on its own
+    # address, 0 on every other action's.
+    name, power = receiver.of("/emotiv/com/action")[-1].args
+    held = {m.address.rsplit("/", 1)[1]: m.args for m in receiver.snapshot()
+            if m.address.startswith("/emotiv/com/") and m.address != "/emotiv/com/action"}
+    assert len(held) >= 10 and held[name] == (power,)
+    assert all(args == (0.0,) for action, args in held.items() if action != name)
     # Status once a second, flowing.
     statuses = [m for m in receiver.of("/emotiv/status") if start <= m.at < end]
     assert 3 <= len(statuses) <= 9 and all(m.args == (1,) for m in statuses)
@@ -127,9 +147,8 @@ def test_closed_port_and_full_receiver_do_not_touch_lsl(
     clogged.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
     clogged.bind(("127.0.0.1", 0))
     clogged_port = clogged.getsockname()[1]
-    settings = bridge_settings(
-        sim.url,
-        str(sim.ca_pem_path),
+    settings = settings_for(
+        sim,
         osc__enabled="true",
         osc__targets=f"127.0.0.1:{closed},127.0.0.1:{clogged_port}",
         osc__layout="split",  # the most datagrams: 18 per EEG sample
@@ -182,17 +201,17 @@ def test_closed_port_and_full_receiver_do_not_touch_lsl(
     assert full.sent > 1000  # the kernel drops what does not fit; we never wait for it
 
 
-def test_several_headsets_get_their_own_addresses(unique_id: str) -> None:
+def test_several_headsets_get_their_own_addresses(unique_id: str, dialect: str) -> None:
     ids = [f"EPOCX-{unique_id[:8].upper()}", f"INSIGHT-{unique_id[:8].upper()}"]
     config = SimulatorConfig(
         port=0,
+        dialect=dialect,
         headsets=[f"epocx:id={ids[0]},status=connected", f"insight:id={ids[1]},status=connected"],
         seed=9,
     )
     with SimulatorThread(config) as sim, PythonOscReceiver() as receiver:
-        settings = bridge_settings(
-            sim.url,
-            str(sim.ca_pem_path),
+        settings = settings_for(
+            sim,
             cortex__headsets="EPOCX-*,INSIGHT-*",
             cortex__streams="pow,met",
             osc__enabled="true",

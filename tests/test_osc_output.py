@@ -176,6 +176,40 @@ def test_com_and_fac_per_action_numbers_and_names(receiver: PythonOscReceiver) -
     assert len(got["/emotiv/fac"]) == len(fac.labels)
 
 
+def test_per_action_numbers_go_out_on_change_and_all_once_a_second(raw: RawReceiver) -> None:
+    """One-hot com: after the first sample only the numbers that changed are sent (the
+    vector and the action name still every sample), and at ACTION_REFRESH_SECONDS on the
+    sample clock every number again; a clock that jumps back refreshes at once."""
+    out = make_output(raw.port)
+    out.open()
+    com = plan_for("com")
+    (sink,) = out.sinks_for(com, EPOCX)
+    actions = len(com.labels)
+    steps = [  # (time, action, power) -> how many per-action numbers must go out
+        (10.000, "push", 0.5, actions),  # first sample: all
+        (10.125, "push", 0.5, 0),  # nothing changed
+        (10.250, "push", 0.6, 1),  # push's power
+        (10.375, "lift", 0.6, 2),  # push -> 0, lift -> 0.6
+        (11.000, "lift", 0.6, actions),  # a second after the last refresh: all
+        (11.125, "lift", 0.6, 0),
+        (5.000, "lift", 0.6, actions),  # the sample clock went back (re-sync): all
+    ]
+    try:
+        for n, (t, action, power, _) in enumerate(steps, start=1):
+            sink(com.extract([action, power]), t)
+            raw.wait_for(lambda m, n=n: raw.counts().get("/emotiv/com/action", 0) >= n)
+            time.sleep(0.05)  # the per-action numbers were sent before the action name
+            per_action = sum(c for a, c in raw.counts().items()
+                             if a.startswith("/emotiv/com/") and a != "/emotiv/com/action")
+            assert per_action == sum(step[3] for step in steps[:n]), steps[n - 1]
+    finally:
+        out.close()
+    counts = raw.counts()
+    assert counts["/emotiv/com"] == len(steps) and counts["/emotiv/com/action"] == len(steps)
+    assert raw.of("/emotiv/com/push")[-1].args == (0.0,)
+    assert raw.of("/emotiv/com/lift")[-1].args == (0.6000000238418579,)
+
+
 def test_split_layout_does_not_repeat_action_addresses(raw: RawReceiver) -> None:
     out = make_output(raw.port, layout="split")
     out.open()

@@ -313,3 +313,27 @@ def test_cli_dialect_and_default_port() -> None:
     assert (cfg.port, cfg.dialect) == (0, "v1")
     with pytest.raises(SystemExit):
         parser.parse_args(["--dialect", "v3"])
+
+
+def test_a_token_outlives_a_restart_with_the_same_seed(
+    v1: Callable[..., SimulatorThread], cortex_client: Any
+) -> None:
+    """As in v2, a token is checked by its signature, so a Cortex restarted with the same
+    seed still takes it, and still knows whose it is: an app's token activates sessions,
+    an anonymous one does not (-32006)."""
+    before = cortex_client(v1())
+    token = auth(before)
+    anonymous = before.result("authorize")["_auth"]
+    after = v1()  # same seed (sim_factory), fresh memory
+    client = cortex_client(after)
+    client.token = token
+    session = connected_session(client, status="active")
+    assert (session["status"], session["owner"]) == ("activated", USER)
+    renewed = client.result("generateNewToken", token=token)["_auth"]
+    assert client.result("querySessions", _auth=renewed)[0]["id"] == session["id"]
+    other = cortex_client(after)
+    err = other.error("createSession", _auth=anonymous, headset="INSIGHT-5A685AE3",
+                      status="active")
+    assert err["code"] == -32006
+    assert other.result("createSession", _auth=anonymous, headset="INSIGHT-5A685AE3",
+                        status="open")["owner"] == "Basic"

@@ -379,8 +379,18 @@ class CortexApiV1(CortexApi):
         return {"_auth": self._token(), **{k: v for k, v in params.items() if v is not None}}
 
     async def get_cortex_info(self) -> dict[str, Any]:
-        """1.x has no getCortexInfo; what the daemon logs instead."""
-        return {"version": "1.x", "dialect": "v1"}
+        """1.x has no getCortexInfo. The daemon logs what this returns at connect, and
+        probes a silent Cortex with it (a stall: does the service still answer?), so it
+        must ask the service: ``getUserLogin``, the 1.x method without token or
+        parameters. An error is an answer too."""
+        try:
+            users = await self._call("getUserLogin")
+        except CortexError:
+            users = None
+        info: dict[str, Any] = {"version": "1.x", "dialect": "v1"}
+        if isinstance(users, list):
+            info["users"] = [u for u in users if isinstance(u, str)]
+        return info
 
     async def has_access_right(self, client_id: str, client_secret: str) -> AccessState:
         return AccessState(True, "Cortex 1.x has no application approval")

@@ -12,7 +12,8 @@ Addresses (``P`` is ``osc.prefix``, plus ``/<headset id>`` when several headsets
     P/<stream>/<label>         split layout: one message per channel (AF3/theta -> .../AF3/theta)
     P/<stream>/<k>             vector too large for one datagram: part k (0, 1, ...)
     P/<stream>/time  ii        split layout with timestamps: the sample time
-    P/com/<action>   f         com and fac: always one number per action (TouchDesigner)
+    P/com/<action>   f         com and fac: always one number per action (TouchDesigner),
+                               sent when it changes and all of them once a second
     P/com/action     sf        com: the current action's name and power
     P/fac/<part>/action  sf    fac: per face part (eye, upper, lower)
     P/status         i         1 while data flows, 0 when not; about once a second
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from bridge.clock import EpochOffsetTracker
 
 __all__ = [
+    "ACTION_REFRESH_SECONDS",
     "RECOVERY_QUIET_SECONDS",
     "STATUS_INTERVAL_SECONDS",
     "OscOutput",
@@ -77,6 +79,13 @@ up as ECONNREFUSED on the *next* send; sends in between succeed, so one success 
 nothing."""
 
 _ACTION_ADDRESS: Final = "action"
+
+ACTION_REFRESH_SECONDS: Final = 1.0
+"""The per-action numbers of com and fac go out when they change, and every one of them
+at least this often (on the sample clock), so a receiver that starts late, or misses a
+datagram, is whole again within this time. They are one-hot: of 14 mental-command
+numbers one is non-zero, so sending all on every sample was 14 datagrams where one or
+two carry news (about 800 datagrams/s per headset for com and fac, now about 170)."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -132,7 +141,8 @@ def address_table(prefix: str = "/emotiv") -> str:
         for group in spec.groups:
             path = f"{prefix}/{stream}/{group.prefix}"
             actions = ", ".join(DEFAULT_VOCABULARIES[group.vocabulary_key])
-            rows.append((f"`{path}<action>`", "`f`", f"one number per action ({actions})"))
+            rows.append((f"`{path}<action>`", "`f`", f"one number per action ({actions}), "
+                         "sent when it changes and once a second"))
             rows.append((f"`{path}{_ACTION_ADDRESS}`", "`sf`", "the current action's name "
                          "and power"))
     rows.append((f"`{prefix}/status`", "`i`", "1 while samples flow, 0 when not; once a "
@@ -288,6 +298,11 @@ class _StreamSender:
         per_channel = layout == "split" or _is_action_stream(plan.stream)
         addresses = stream_addresses(base, plan) if per_channel else []
         self._split = [(MessageEncoder(a, tag), i) for i, a in enumerate(addresses)]
+        # Action streams: each number when it changes, all once a second (see
+        # ACTION_REFRESH_SECONDS); other split streams: every channel of every sample.
+        self._on_change = _is_action_stream(plan.stream)
+        self._last_split: list[Any] = [None] * len(self._split)
+        self._refresh_due = float("-inf")
         self._time = (
             MessageEncoder(f"{base}/time", "ii") if self._timed and layout == "split" else None
         )
@@ -345,8 +360,11 @@ class _StreamSender:
         for encoder, part in self._vector:
             values = sample if part.stop - part.start == len(sample) else sample[part]
             messages.append(encoder.encode((*stamp, *values) if self._timed else values))
-        for encoder, index in self._split:
-            messages.append(encoder.encode((sample[index],)))
+        if self._on_change:
+            self._append_changes(messages, sample, lsl_time)
+        else:
+            for encoder, index in self._split:
+                messages.append(encoder.encode((sample[index],)))
         if self._time is not None:
             messages.append(self._time.encode(stamp))
         for encoder, indices, names in self._actions:
@@ -362,6 +380,20 @@ class _StreamSender:
                 f"{len(messages) - len(kept)} message(s) larger than {limit} bytes left out "
                 "(a very long string?)"
             )
+
+    def _append_changes(self, messages: list[bytes], sample: Sequence[Any], t: float) -> None:
+        """The per-action numbers that changed since they were last sent, or all of them
+        when the refresh is due (or the sample clock went back: a clock re-sync)."""
+        due = self._refresh_due
+        refresh = t >= due or t < due - 2 * ACTION_REFRESH_SECONDS
+        if refresh:
+            self._refresh_due = t + ACTION_REFRESH_SECONDS
+        last = self._last_split
+        for k, (encoder, index) in enumerate(self._split):
+            value = sample[index]
+            if refresh or value != last[k]:
+                last[k] = value
+                messages.append(encoder.encode((value,)))
 
 
 def _vector_parts(

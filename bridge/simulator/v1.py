@@ -66,6 +66,7 @@ from bridge.simulator.service import (
     SystemClock,
     iso,
 )
+from bridge.simulator.tokens import TokenClaims
 from bridge.simulator.v1_wire import (
     DEFAULT_TOKEN_LIFETIME_S,
     DETECTION_NAMES,
@@ -296,8 +297,26 @@ def _svc(svc: CortexService) -> CortexServiceV1:
     return svc
 
 
+ANONYMOUS_APP_ID = "com.emotiv.anonymous"
+
+
+def _use_of(svc: CortexServiceV1, token: str, claims: TokenClaims | None) -> TokenUse:
+    """Who ``token`` was issued to. A token from before a restart (same ``--seed``, so
+    still valid, as in v2) is not in ``token_uses``: its claims say it, since the app
+    id is ``com.<user>.<client id>`` for an app and ``com.emotiv.anonymous`` otherwise.
+    (Taking such a token as anonymous would accept it and then refuse to activate.)"""
+    use = svc.token_uses.get(token)
+    if use is not None:
+        return use
+    if claims is None or claims.app_id == ANONYMOUS_APP_ID:
+        return TokenUse("", "")
+    use = TokenUse(svc.cfg.username, claims.client_id)
+    svc.token_uses[token] = use
+    return use
+
+
 def _token_use(svc: CortexServiceV1, call: Call) -> TokenUse:
-    return svc.token_uses.get(str(call.params.get("_auth")), TokenUse("", ""))
+    return _use_of(svc, str(call.params.get("_auth")), call.claims)
 
 
 def _guarded(handler: Callable[[CortexServiceV1, Call], Any], eula: bool = True) -> Any:
@@ -324,7 +343,7 @@ def _open(handler: Callable[[CortexServiceV1, Call], Any]) -> Any:
 
 
 def _issue(svc: CortexServiceV1, use: TokenUse) -> str:
-    app_id = f"com.{use.user}.{use.client_id}" if use.client_id else "com.emotiv.anonymous"
+    app_id = f"com.{use.user}.{use.client_id}" if use.client_id else ANONYMOUS_APP_ID
     token = svc.tokens.issue(app_id, use.client_id, svc.epoch_now(), svc.cfg.token_lifetime_s)
     svc.token_uses[token] = use
     return token
@@ -384,8 +403,8 @@ def authorize(svc: CortexServiceV1, call: Call) -> Any:
 def generate_new_token(svc: CortexServiceV1, call: Call) -> Any:
     """``{token}`` -> ``{_auth}``; "Both old token and new token can use"."""
     old = str(call.params["token"])
-    svc._claims(old)  # -32014 / -32015
-    return {"_auth": _issue(svc, svc.token_uses.get(old, TokenUse("", "")))}
+    claims = svc._claims(old)  # -32014 / -32015
+    return {"_auth": _issue(svc, _use_of(svc, old, claims))}
 
 
 def accept_license(svc: CortexServiceV1, call: Call) -> Any:
