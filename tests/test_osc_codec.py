@@ -18,6 +18,7 @@ from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+import bridge.outputs.osc_codec as osc_codec
 from bridge.outputs.osc_codec import (
     IMMEDIATELY,
     MAX_DATAGRAM,
@@ -122,6 +123,24 @@ def test_bundles_decode_identically(
         assert bundle.timestamp == pytest.approx(when, abs=1e-6)
     for message, (address, args) in zip(bundle, contents, strict=True):
         assert_decodes(message.dgram, address, args)
+
+
+def test_string_signatures_remember_few_strings_and_stay_exact() -> None:
+    """The ``sf`` path (com/fac action names, markers): cached strings encode as before,
+    a non-string in an ``s`` slot is its text (never a cache hit for an equal number),
+    a float beyond float32 still becomes inf, and the cache is bounded."""
+    encoder = MessageEncoder("/emotiv/com/action", "sf")
+    for _ in range(3):
+        assert encoder.encode(["push", 0.5]) == encode_message("/emotiv/com/action", ["push", 0.5])
+    assert OscMessage(encoder.encode([1, 0.5])).params == ["1", 0.5]
+    assert OscMessage(encoder.encode([True, 0.5])).params == ["True", 0.5]
+    assert OscMessage(encoder.encode(["push", 1e39])).params == ["push", math.inf]
+    for k in range(1000):
+        label = f"label-{k}"
+        assert OscMessage(encoder.encode([label, 1.0])).params == [label, 1.0]
+    assert len(encoder._strings) <= osc_codec._STRING_CACHE_SIZE
+    with pytest.raises(ValueError):
+        encoder.encode(["push"])
 
 
 def test_nan_and_infinities_are_floats() -> None:

@@ -74,11 +74,14 @@ def run(options: Options) -> ScenarioResult:
         hot = rate(partial(encoder.encode, args), rounds, n)
         figures.update(encode_message=general, message_encoder=hot)
         result.figures[label] = figures
-        for name, value in (("MessageEncoder (hot path)", hot), ("encode_message", general)):
-            r = ratio(value, theirs)
-            result.rows.append(
-                Row(f"{label}: {name}", value, theirs, "msg/s", r, f">= {TARGET_RATIO:g}x",
-                    r is not None and r >= TARGET_RATIO)
-            )
+        r = ratio(hot, theirs)
+        result.rows.append(
+            Row(f"{label}: MessageEncoder (hot path)", hot, theirs, "msg/s", r,
+                f">= {TARGET_RATIO:g}x", r is not None and r >= TARGET_RATIO)
+        )
+        # The general encoder (tags inferred per call) sends nothing in the bridge; it is
+        # shown for scale, without the hot path's target.
+        result.rows.append(Row(f"{label}: encode_message (not on the hot path)", general,
+                               theirs, "msg/s", ratio(general, theirs)))
     result.notes.append("baseline: python-osc OscMessageBuilder, one builder per message")
     return result

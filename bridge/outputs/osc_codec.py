@@ -15,6 +15,7 @@ is the general, slower entry point (any address, inferred tags).
 from __future__ import annotations
 
 import math
+import re
 import struct
 from collections.abc import Sequence
 from typing import Final
@@ -55,6 +56,9 @@ _SIZE = struct.Struct(">i")
 _INT32_MIN: Final = -(2**31)
 _INT32_MAX: Final = 2**31 - 1
 _FLOAT32_MAX: Final = 3.4028234663852886e38
+_STRING_CACHE_SIZE: Final = 256
+"""Encoded strings one encoder remembers; past that, strings are encoded each time (a
+marker stream with ever-new labels must not grow memory)."""
 
 # Printable ASCII except space and the characters OSC reserves for pattern matching.
 _ADDRESS_FORBIDDEN: Final = frozenset(" #*,?[]{}")
@@ -153,12 +157,15 @@ class MessageEncoder:
     """Messages for one (address, signature), with address and tags encoded once.
 
     ``encode(args)`` for a numeric signature (only ``i``/``f``) is one ``struct.pack``
-    of the precomputed prefix and the arguments; signatures with ``s`` fall back to
-    per-argument encoding. ``size`` is the datagram size of a numeric message (``-1``
-    when strings make it variable).
+    of the precomputed prefix and the arguments. A signature with strings is cut into
+    runs at init (a string; a run of numbers with its own ``struct``), and the encoded
+    form of each string is remembered (com's and fac's action names, marker labels: a
+    handful of distinct values), so ``"sf"`` costs one dict lookup and one pack.
+    ``size`` is the datagram size of a numeric message (``-1`` when strings make it
+    variable).
     """
 
-    __slots__ = ("_pack", "_prefix", "address", "signature", "size")
+    __slots__ = ("_pack", "_prefix", "_runs", "_strings", "address", "signature", "size")
 
     def __init__(self, address: str, signature: str) -> None:
         check_address(address)
@@ -167,9 +174,15 @@ class MessageEncoder:
         self.address = address
         self.signature = signature
         self._prefix = osc_string(address) + osc_string("," + signature)
+        self._strings: dict[str, bytes] = {}
+        self._runs: list[tuple[int, int, struct.Struct | None]] = []
         if "s" in signature:
             self._pack: struct.Struct | None = None
             self.size = -1
+            for match in re.finditer(r"s|[if]+", signature):
+                tags = match.group()
+                packer = None if tags == "s" else struct.Struct(">" + tags)
+                self._runs.append((match.start(), match.end(), packer))
         else:
             self._pack = struct.Struct(f">{len(self._prefix)}s{signature}")
             self.size = self._pack.size
@@ -181,12 +194,33 @@ class MessageEncoder:
         conversion gives), ints must fit int32.
         """
         pack = self._pack
-        if pack is not None:
-            try:
+        try:
+            if pack is not None:
                 return pack.pack(self._prefix, *args)
-            except (OverflowError, struct.error):
-                pass  # out-of-range value or wrong count: the careful path says which
+            if len(args) == len(self.signature):
+                return self._encode_runs(args)
+        except (OverflowError, struct.error):
+            pass  # out-of-range value or wrong count: the careful path says which
         return self._prefix + _encode_args(self.signature, args)
+
+    def _encode_runs(self, args: Sequence[Arg]) -> bytes:
+        parts = [self._prefix]
+        strings = self._strings
+        for start, stop, packer in self._runs:
+            if packer is not None:
+                parts.append(packer.pack(*args[start:stop]))
+                continue
+            value = args[start]
+            if type(value) is not str:
+                parts.append(osc_string(str(value)))
+                continue
+            encoded = strings.get(value)
+            if encoded is None:
+                encoded = osc_string(value)
+                if len(strings) < _STRING_CACHE_SIZE:
+                    strings[value] = encoded
+            parts.append(encoded)
+        return b"".join(parts)
 
 
 def encode_bundle(timetag: int, messages: Sequence[bytes]) -> bytes:
