@@ -154,10 +154,6 @@ class Daemon:
         self._headset_tasks: dict[str, asyncio.Task[None]] = {}
         self._headset_status: dict[str, str] = {}
         self._headset_objects: dict[str, Mapping[str, Any]] = {}
-        # Headsets we asked Cortex to connect: the headset loop polls their status four
-        # times as often until they are connected (Cortex 1.x, and 2.x at times, says
-        # nothing when the connection completes).
-        self._connecting: set[str] = set()
         self._token: str | None = None
         self._access_event = asyncio.Event()
         self._access_rejected = False
@@ -507,8 +503,7 @@ class Daemon:
             else:
                 said_waiting = False
             await self._refresh_token_if_due(api)
-            await asyncio.sleep(HEADSET_POLL_SECONDS / 4 if self._connecting else
-                                HEADSET_POLL_SECONDS)
+            await asyncio.sleep(HEADSET_POLL_SECONDS)
 
     async def _cancel_headsets(self) -> None:
         tasks = list(self._headset_tasks.values())
@@ -623,26 +618,22 @@ class Daemon:
         only discovered (again after being switched off and on)."""
         asked = float("-inf")
         deadline = time.monotonic() + CONNECT_WAIT_SECONDS
-        try:
-            while True:
-                state = self._headset_status.get(hid)
-                if state == CONNECTED:
-                    if asked > float("-inf"):
-                        log.info("headset %s connected", hid)
-                    return
-                now = time.monotonic()
-                if state == DISCOVERED and now - asked > HEADSET_RETRY_SECONDS:
-                    log.info("connecting headset %s", hid)
-                    await api.control_device("connect", hid)
-                    self._connecting.add(hid)
-                    asked = now
-                    deadline = max(deadline, now + CONNECT_WAIT_SECONDS)
-                if now >= deadline:
-                    raise SessionEnded(
-                        f"headset {hid} did not connect within {CONNECT_WAIT_SECONDS:.0f} s")
-                await asyncio.sleep(HEADSET_POLL_SECONDS / 4)
-        finally:
-            self._connecting.discard(hid)
+        while True:
+            state = self._headset_status.get(hid)
+            if state == CONNECTED:
+                if asked > float("-inf"):
+                    log.info("headset %s connected", hid)
+                return
+            now = time.monotonic()
+            if state == DISCOVERED and now - asked > HEADSET_RETRY_SECONDS:
+                log.info("connecting headset %s", hid)
+                await api.control_device("connect", hid)
+                asked = now
+                deadline = max(deadline, now + CONNECT_WAIT_SECONDS)
+            if now >= deadline:
+                raise SessionEnded(
+                    f"headset {hid} did not connect within {CONNECT_WAIT_SECONDS:.0f} s")
+            await asyncio.sleep(HEADSET_POLL_SECONDS / 4)
 
     async def _open_session(self, api: CortexApi, hid: str) -> tuple[str, bool]:
         """Create the session (active if asked and licensed); returns (id, activated)."""
