@@ -68,9 +68,11 @@ def measure(n: int, warmup: float, window: float, osc: bool) -> dict[str, Any]:
             time.sleep(warmup)
             before, sim_before, stats_before = (
                 cpu_sample(bridge.pid), cpu_sample(sim.pid), bridge.ask("stats"))
+            datagrams_before = sink.count
             time.sleep(window)
             after, sim_after, stats_after = (
                 cpu_sample(bridge.pid), cpu_sample(sim.pid), bridge.ask("stats"))
+            datagrams = sink.count - datagrams_before
             rss = peak_rss_mb(bridge.pid)
             sim_rss = peak_rss_mb(sim.pid)
     elapsed = stats_after["mono"] - stats_before["mono"]
@@ -85,7 +87,7 @@ def measure(n: int, warmup: float, window: float, osc: bool) -> dict[str, Any]:
         "dropped": stats_after["dropped"],
         "simulator_cpu_percent": cpu_percent(sim_before, sim_after),
         "simulator_peak_rss_mb": sim_rss,
-        "osc_datagrams": sink.count,
+        "osc_datagrams_per_s": datagrams / elapsed,
     }
 
 
@@ -126,14 +128,16 @@ def run(options: Options) -> ScenarioResult:
                 f"< {RSS_TARGET_MB:g}" if n == 16 else "",
                 m["peak_rss_mb"] < RSS_TARGET_MB if n == 16 else None)
         )
-    if osc:  # what OSC adds: one headset again, LSL only
-        lsl_only = measure(1, warmup, window, False)
-        result.figures["1_lsl_only"] = lsl_only
-        result.rows.append(
-            Row("1 headset, LSL only (OSC off): bridge CPU", lsl_only["cpu_percent"],
-                result.figures["1"]["bare_client_cpu_percent"], "% core",
-                ratio(lsl_only["cpu_percent"], result.figures["1"]["bare_client_cpu_percent"]))
-        )
+    if osc:  # what OSC adds: the smallest and the largest case again, LSL only
+        for n in (HEADSET_COUNTS[0], HEADSET_COUNTS[-1]):
+            lsl_only = measure(n, warmup, window, False)
+            result.figures[f"{n}_lsl_only"] = lsl_only
+            client = result.figures[str(n)]["bare_client_cpu_percent"]
+            result.rows.append(
+                Row(f"{n} headset(s), LSL only (OSC off): bridge CPU",
+                    lsl_only["cpu_percent"], client, "% core",
+                    ratio(lsl_only["cpu_percent"], client))
+            )
     sixteen = result.figures[str(HEADSET_COUNTS[-1])]
     result.rows.append(
         Row("16 headsets: simulator CPU (its own process)", sixteen["simulator_cpu_percent"],
@@ -143,6 +147,13 @@ def run(options: Options) -> ScenarioResult:
         "frames/s through the bridge: " + ", ".join(
             f"{n}: {result.figures[str(n)]['frames_per_s']:.0f}" for n in HEADSET_COUNTS)
     )
+    if osc:
+        result.notes.append(
+            "OSC datagrams/s at the sink: " + ", ".join(
+                f"{n}: {result.figures[str(n)]['osc_datagrams_per_s']:.0f}"
+                for n in HEADSET_COUNTS)
+            + " (no rate caps; each EEG sample is one datagram)"
+        )
     result.notes.append(
         f"CPU over a {window:g} s window after {warmup:g} s warm-up; "
         f"OSC {'on (local UDP sink)' if osc else 'n/a (no OSC output yet)'}; no LSL consumer"
