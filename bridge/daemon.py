@@ -706,8 +706,12 @@ class Daemon:
         self._replay_pending(routes)
         retry = []
         for fail in failure:
-            retry.append(fail.stream)
             self.board.stream(headset.id, fail.stream).state = "unavailable"
+            if fail.permanent:
+                log.warning("headset %s: stream %s not bridged: %s (remove it from "
+                            "cortex.streams)", headset.id, fail.stream, fail.message)
+                continue
+            retry.append(fail.stream)
             log.warning(
                 "headset %s: stream %s unavailable (%s: %s)%s; retrying every %.0f s",
                 headset.id, fail.stream, fail.code, fail.message,

@@ -263,8 +263,8 @@ def test_marker_round_trip_through_the_v1_simulator(
             session = await api.create_session("INSIGHT-00C0FFEE", "active")
             ok, failed = await api.subscribe(session["id"], ["eeg", "eq"])
             assert [s.stream for s in ok] == ["eeg"] and [
-                (f.stream, f.message) for f in failed
-            ] == [("eq", "Cortex 1.x has no eq stream")]
+                (f.stream, f.message, f.permanent) for f in failed
+            ] == [("eq", "Cortex 1.x has no eq stream", True)]  # retrying cannot help
             assert ok[0].cols[-2:] == ["MARKER_HARDWARE", "MARKERS"]
             await asyncio.sleep(0.3)
             now_ms = time.time() * 1000.0

@@ -39,9 +39,14 @@ class Subscription:
 
 @dataclass(frozen=True, slots=True)
 class SubscribeFailure:
+    """A stream Cortex did not subscribe. ``permanent``: this Cortex has no such stream
+    at all (a 1.x service asked for ``eq``), so retrying cannot help; otherwise (licence,
+    headset not ready) the daemon retries."""
+
     stream: str
     code: int
     message: str
+    permanent: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -476,7 +476,8 @@ class CortexApiV1(CortexApi):
         for stream in streams:
             if stream not in V1_STREAMS:
                 failure.append(
-                    SubscribeFailure(stream, -32016, f"Cortex 1.x has no {stream} stream")
+                    SubscribeFailure(stream, -32016, f"Cortex 1.x has no {stream} stream",
+                                     permanent=True)
                 )
                 continue
             if stream == "eeg":
