@@ -529,6 +529,30 @@ def get_detection_info(svc: CortexService, call: Call) -> Any:
     return {k: list(v) for k, v in DETECTION_INFO[detection].items()}
 
 
+def schedule_training(
+    svc: CortexService, session: Session, detection: str, status: str, mono: float
+) -> None:
+    """The ``sys`` events a training request sets off (both dialects): ``start`` emits
+    ``<prefix>_Started`` now and ``<prefix>_Succeeded`` after the training time; any other
+    status cancels a pending success and emits its own event now."""
+    prefix = DETECTION_PREFIX[detection]
+    pending = session.training_timers.pop(detection, None)
+    if pending is not None:
+        pending.cancel()
+    if status == "start":
+        svc.at(mono, lambda: svc.emit_sys(session, detection, f"{prefix}_Started"))
+
+        def succeeded() -> None:
+            session.training_timers.pop(detection, None)
+            svc.emit_sys(session, detection, f"{prefix}_Succeeded")
+
+        session.training_timers[detection] = svc.at(mono + svc.cfg.training_duration_s,
+                                                    succeeded)
+    else:
+        event = f"{prefix}_{TRAINING_EVENTS[status]}"
+        svc.at(mono, lambda: svc.emit_sys(session, detection, event))
+
+
 def training(svc: CortexService, call: Call) -> Any:
     """Training events go to the session's ``sys`` stream: start -> Started, then
     Succeeded after the training time; accept/reject/erase/reset -> their event.
@@ -547,24 +571,7 @@ def training(svc: CortexService, call: Call) -> Any:
     trainable = info["actions"] if detection == "mentalCommand" else sorted(FE_TRAINABLE)
     if action not in trainable:
         raise RpcError(Code.INVALID_PARAMS, f"The action {action} cannot be trained.")
-    session = svc.session_for(call, p["session"])
-    prefix = DETECTION_PREFIX[detection]
-    pending = session.training_timers.pop(detection, None)
-    if pending is not None:
-        pending.cancel()
-    if status == "start":
-        svc.at(call.mono, lambda: svc.emit_sys(session, detection, f"{prefix}_Started"))
-
-        def succeeded() -> None:
-            session.training_timers.pop(detection, None)
-            svc.emit_sys(session, detection, f"{prefix}_Succeeded")
-
-        session.training_timers[detection] = svc.at(
-            call.mono + svc.cfg.training_duration_s, succeeded
-        )
-    else:
-        event = f"{prefix}_{TRAINING_EVENTS[status]}"
-        svc.at(call.mono, lambda: svc.emit_sys(session, detection, event))
+    schedule_training(svc, svc.session_for(call, p["session"]), detection, status, call.mono)
     return {
         "action": action,
         "message": f"Set up training successfully for action {action} with status {status}",

@@ -39,9 +39,7 @@ from bridge.simulator.device import (
 )
 from bridge.simulator.headsets import (
     DETECTION_INFO,
-    DETECTION_PREFIX,
     FE_TRAINABLE,
-    TRAINING_EVENTS,
     parse_headset_spec,
 )
 from bridge.simulator.jsonrpc import (
@@ -55,7 +53,7 @@ from bridge.simulator.jsonrpc import (
     s,
     str_list,
 )
-from bridge.simulator.methods import MethodSpec, sim_fault, sim_state
+from bridge.simulator.methods import MethodSpec, schedule_training, sim_fault, sim_state
 from bridge.simulator.service import (
     Call,
     Clock,
@@ -715,24 +713,7 @@ def training(svc: CortexServiceV1, call: Call) -> Any:
     trainable = info["actions"] if detection == "mentalCommand" else sorted(FE_TRAINABLE)
     if action not in trainable:
         raise v1_error(V1Code.TRAINING_UNSUPPORTED)
-    session = svc.v1_session(call, p.get("session"))
-    prefix = DETECTION_PREFIX[detection]
-    pending = session.training_timers.pop(detection, None)
-    if pending is not None:
-        pending.cancel()
-    if status == "start":
-        svc.at(call.mono, lambda: svc.emit_sys(session, detection, f"{prefix}_Started"))
-
-        def succeeded() -> None:
-            session.training_timers.pop(detection, None)
-            svc.emit_sys(session, detection, f"{prefix}_Succeeded")
-
-        session.training_timers[detection] = svc.at(
-            call.mono + svc.cfg.training_duration_s, succeeded
-        )
-    else:
-        event = f"{prefix}_{TRAINING_EVENTS[status]}"
-        svc.at(call.mono, lambda: svc.emit_sys(session, detection, event))
+    schedule_training(svc, svc.v1_session(call, p.get("session")), detection, status, call.mono)
     return f"Set up training successfully for action {action} with status {status}"
 
 
