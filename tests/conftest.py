@@ -42,12 +42,12 @@ def dialect(request: pytest.FixtureRequest) -> str:
 
 import contextlib as _contextlib  # noqa: E402
 import json as _json  # noqa: E402
-import ssl as _ssl  # noqa: E402
 import time as _time  # noqa: E402
 from collections.abc import Callable as _Callable  # noqa: E402
 from collections.abc import Iterator as _Iterator  # noqa: E402
 from typing import Any as _Any  # noqa: E402
 
+from bridge_harness import threaded_client_tls  # noqa: E402
 from websockets.sync.client import ClientConnection as _ClientConnection  # noqa: E402
 from websockets.sync.client import connect as _ws_connect  # noqa: E402
 
@@ -79,7 +79,7 @@ class CortexTestClient:
     def __init__(self, url: str, ca_pem: str | None) -> None:
         ctx = None
         if url.startswith("wss://"):
-            ctx = _ssl.create_default_context(cafile=ca_pem)
+            ctx = threaded_client_tls(ca_pem)
         # Entered as a context manager (websockets >= 17.1 warns otherwise); close() exits.
         self.ws: _ClientConnection = _ws_connect(
             url, ssl=ctx, compression=None, max_size=2**24

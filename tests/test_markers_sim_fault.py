@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import Callable
 
 import pytest
+from bridge_harness import threaded_client_tls
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -17,7 +17,7 @@ def test_refuse_connections_answers_503_then_recovers(
     sim_factory: Callable[..., SimulatorThread],
 ) -> None:
     sim = sim_factory()
-    ctx = ssl.create_default_context(cafile=str(sim.ca_pem_path))
+    ctx = threaded_client_tls(str(sim.ca_pem_path))
     url = sim.url.replace("127.0.0.1", "localhost")
     with connect(url, ssl=ctx) as ws:  # an open connection is not touched by the fault
         sim.call(lambda s: s.refuse_connections(1.0))
