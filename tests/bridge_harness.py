@@ -18,8 +18,8 @@ def threaded_client_tls(cafile: str | None) -> ssl.SSLContext:
 
     That client reads the socket in one thread while the handshake request is written
     from another; with TLS 1.3 the server's post-handshake session tickets arrive just
-    then, and concurrent SSL_read/SSL_write on one connection is not safe in OpenSSL:
-    about one connection in 1 500 never saw its handshake response (measured against the
+    then (our best explanation: one SSL object read and written from two threads at
+    once), and about one connection in 1 500 never saw its handshake response (measured against the
     simulator: TLS 1.3, 7 hangs in 9 872 connections; TLS 1.2, 0 in 6 329; the asyncio
     client, which the bridge uses, 0 in 6 283 with TLS 1.3). These clients test the
     JSON-RPC surface, not TLS, so they stay on TLS 1.2; the bridge's own tests use 1.3.
