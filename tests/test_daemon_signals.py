@@ -17,12 +17,20 @@ from bridge.simulator import SimulatorConfig, SimulatorThread
 
 
 def sigterm_mid_stream(
-    sim: SimulatorThread, path: Path, ready: Callable[[dict[str, Any]], bool], what: str,
-    settle: float,
+    sim: SimulatorThread, path: Path, extra_toml: str,
+    ready: Callable[[dict[str, Any]], bool], what: str, settle: float,
 ) -> tuple[int, str, float]:
-    """Start ``cortex-bridge run --config path`` as a process, wait until the simulator's
-    state satisfies ``ready``, let it stream ``settle`` s, SIGTERM it; returns (exit code,
+    """Write a config for ``sim`` (plus ``extra_toml``) to ``path``, start
+    ``cortex-bridge run --config path`` as a process, wait until the simulator's state
+    satisfies ``ready``, let it stream ``settle`` s, SIGTERM it; returns (exit code,
     stderr, seconds from SIGTERM to exit)."""
+    path.write_text(
+        "[cortex]\n"
+        f'url = "{sim.url}"\n'
+        'client_id = "cortex-bridge-demo"\n'
+        'client_secret = "cortex-bridge-demo-secret"\n'
+        f'ca_file = "{sim.ca_pem_path}"\n' + extra_toml
+    )
     path.chmod(0o600)
     proc = subprocess.Popen(
         [sys.executable, "-m", "bridge", "run", "--config", str(path)],
@@ -56,16 +64,8 @@ def test_sigterm_closes_the_session_and_exits_0(tmp_path: Path, unique_id: str) 
         port=0, headsets=[f"epocx:id={headset},status=connected"], seed=5, control=True
     )
     with SimulatorThread(config) as sim:
-        path = tmp_path / "bridge.toml"
-        path.write_text(
-            "[cortex]\n"
-            f'url = "{sim.url}"\n'
-            'client_id = "cortex-bridge-demo"\n'
-            'client_secret = "cortex-bridge-demo-secret"\n'
-            f'ca_file = "{sim.ca_pem_path}"\n'
-        )
         returncode, stderr, took = sigterm_mid_stream(
-            sim, path, lambda state: bool(state["sessions"] and state["sessions"][0]["streams"]),
+            sim, tmp_path / "bridge.toml", "", lambda state: bool(state["sessions"] and state["sessions"][0]["streams"]),
             "subscribed", 1.0,
         )
         sessions = sim.state()["sessions"]
@@ -90,20 +90,13 @@ def test_sigterm_stops_the_record(
         port=0, headsets=[f"epocx:id={headset},status=connected"], seed=6, control=True
     )
     with SimulatorThread(config) as sim:
-        path = tmp_path / "bridge.toml"
-        path.write_text(
-            "[cortex]\n"
-            f'url = "{sim.url}"\n'
-            'client_id = "cortex-bridge-demo"\n'
-            'client_secret = "cortex-bridge-demo-secret"\n'
-            f'ca_file = "{sim.ca_pem_path}"\n'
+        returncode, stderr, took = sigterm_mid_stream(
+            sim, tmp_path / "bridge.toml",
             'streams = ["eeg"]\n'
             "[markers]\n"
             "enabled = true\n"
-            "lsl_input = false\n"
-        )
-        returncode, stderr, took = sigterm_mid_stream(
-            sim, path, lambda state: bool(state["records"] and state["sessions"][0]["streams"]),
+            "lsl_input = false\n",
+            lambda state: bool(state["records"] and state["sessions"][0]["streams"]),
             "opened a record", 0.5,
         )
         state = sim.state()
