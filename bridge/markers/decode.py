@@ -1,7 +1,7 @@
 """LSL marker samples -> :class:`Marker`: one decoder per channel format and layout.
 
 Pure functions of the sample, its corrected timestamp and the stream's shape, so every
-layout is tested with plain data (``tests/test_markers_units.py``). Layouts
+layout is tested with plain data (``tests/unit/markers/test_markers_units.py``). Layouts
 (``shared/reference/lsl_osc.md`` §4.8, §3, cortex_api.md §10.1):
 
 - ``string`` (the LSL norm: PsychoPy, Presentation, Unity): the text;

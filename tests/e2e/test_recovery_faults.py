@@ -447,7 +447,7 @@ def test_clock_step_is_resynced_at_once(rig_factory: Callable[..., Rig]) -> None
     counters = np.asarray(rig.reader.samples)[:, rig.reader.labels.index("COUNTER")]
     # A stamp is right when it points at the sample the COUNTER says it is, within the
     # dialect's accuracy (1.x: its clock is estimated from arrivals, 1 ms measured; the
-    # bound of tests/test_bridge_e2e.py).
+    # bound of tests/e2e/test_bridge_e2e.py).
     bound = 2e-3 if rig.dialect == "v2" else 3e-3
     k = np.round((stamps - anchor) * EEG_RATE).astype(int)
     right = ((k % EEG_RATE) == counters.astype(int)) & (

@@ -12,7 +12,7 @@ import pytest
 from bridge.config import CREDENTIAL_NAME
 from bridge.errors import ExitCode
 
-UNITS = Path(__file__).resolve().parent.parent / "systemd"
+UNITS = Path(__file__).resolve().parents[2] / "systemd"
 UNIT_NAMES = ("cortex-bridge.service", "cortex-bridge@.service")
 
 

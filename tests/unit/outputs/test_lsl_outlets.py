@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pylsl
 import pytest
-from test_streams import EPOC_SENSORS, EXAMPLES, MET_GEN3
+from cortex_examples import EPOC_SENSORS, EXAMPLES, MET_GEN3
 
 from bridge import __version__
 from bridge.outputs.lsl import (

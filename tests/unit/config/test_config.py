@@ -28,7 +28,7 @@ from bridge.config import (
 )
 from bridge.errors import ConfigError, ExitCode
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 CONFIGS = sorted((ROOT / "configs").glob("*.toml"))
 SECRET = "s3cr3t-Value-do-not-print-8c1f"
 VALID_CREDENTIALS = f'[cortex]\nclient_id = "abc"\nclient_secret = "{SECRET}"\n'

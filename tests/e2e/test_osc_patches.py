@@ -17,7 +17,7 @@ from bridge.config import OscSettings
 from bridge.outputs.osc import OscOutput
 from bridge.streams import HeadsetInfo, build_plan
 
-PATCHES = Path(__file__).resolve().parent.parent / "patches"
+PATCHES = Path(__file__).resolve().parents[2] / "patches"
 PD_PATCH = PATCHES / "cortex-bridge.pd"
 MAX_PATCH = PATCHES / "cortex-bridge.maxpat"
 

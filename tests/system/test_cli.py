@@ -15,7 +15,7 @@ import pytest
 from bridge import __version__, cli
 from bridge.errors import AuthError, BridgeError, ConfigError, ExitCode
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CREDENTIALS = '[cortex]\nclient_id = "abc"\nclient_secret = "xyz"\n'
 
 

@@ -14,7 +14,7 @@ from bridge.config import (
 )
 from bridge.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def problems(environ: dict[str, str]) -> list[str]:

@@ -14,9 +14,9 @@ from typing import Any
 
 import pylsl
 import pytest
+from cortex_examples import EXAMPLES, MET_GEN3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_streams import EXAMPLES, MET_GEN3
 
 from bridge.outputs.lsl import LslOutlet, OutletNaming
 from bridge.streams import KNOWN_STREAMS, FrameError, HeadsetInfo, StreamPlan, build_plan

@@ -9,7 +9,7 @@ import pytest
 
 from bridge.outputs.osc import address_table
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_readme_address_table_matches_the_code() -> None:

@@ -26,7 +26,7 @@ from bridge.simulator.headsets import parse_headset_spec
 from bridge.simulator.signals import EegGenerator, SignalSpec, band_powers, parse_signal
 from bridge.simulator.tokens import TokenAuthority, TokenError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class FakeClock:

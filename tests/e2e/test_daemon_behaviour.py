@@ -32,7 +32,7 @@ from bridge.errors import AuthError, ExitCode
 from bridge.simulator import SimulatorThread
 from bridge.simulator import tls as sim_tls
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "cortex-bridge-demo"
 ALL_STREAMS = ("eeg", "mot", "dev", "eq", "pow", "met", "com", "fac", "sys")
 
