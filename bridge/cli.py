@@ -4,7 +4,7 @@ Operator mistakes end in one clear line per problem on stderr and a documented e
 (:class:`~bridge.errors.ExitCode`), never a traceback: every :class:`BridgeError` is
 caught here, Ctrl-C ends quietly with 130, and argparse usage errors exit 2.
 
-The daemon, demo, simulator and benchmark modules are imported only by the command
+The application, demo, simulator and benchmark modules are imported only by the command
 that needs them, so ``--help`` and ``check`` stay fast and a module that is missing from
 an installation breaks only its own command (with a one-line message, exit 1).
 """
@@ -143,7 +143,7 @@ def _permission_warnings(settings: Settings, config: Path | None) -> list[str]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     settings = _settings_for(args)
-    run = _load("bridge.daemon", "run", "run")
+    run = _load("bridge.app", "run", "run")
     # SIGHUP reloads: the same loading (file, environment, --log-level, preflight) again,
     # for a target that takes it.
     reload: Callable[[], Settings] = lambda: _settings_for(args)  # noqa: E731
@@ -154,7 +154,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     settings = _settings_for(args)
-    return _finish(_load("bridge.daemon", "check", "check")(settings))
+    return _finish(_load("bridge.cortex.check", "check", "check")(settings))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -42,8 +42,8 @@ def run_demo(duration: float | None = None, headsets: Sequence[str] | None = Non
     """Run the simulator and the bridge for ``duration`` seconds (None: until Ctrl-C)."""
     lsl_config = demo_lsl_config()
     # Imported after LSLAPICFG is set: liblsl reads its config on first use.
+    from bridge.app import App
     from bridge.config import load_settings
-    from bridge.daemon import Daemon
     from bridge.simulator import SimulatorConfig, SimulatorThread
     from bridge.status import TerminalView
 
@@ -74,15 +74,15 @@ def run_demo(duration: float | None = None, headsets: Sequence[str] | None = Non
 
         async def main() -> int:
             terminal = TerminalView(sys.stderr) if sys.stderr.isatty() else None
-            daemon = Daemon(settings, DEMO_CLIENT_SECRET, terminal=terminal)
+            app = App(settings, DEMO_CLIENT_SECRET, terminal=terminal)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError):
-                    loop.add_signal_handler(sig, daemon.stop)
+                    loop.add_signal_handler(sig, app.stop)
             if duration is not None:
-                loop.call_later(duration, daemon.stop)
-            code = await daemon.run()
-            print(daemon.board.render_table(), file=sys.stderr)
+                loop.call_later(duration, app.stop)
+            code = await app.run()
+            print(app.board.render_table(), file=sys.stderr)
             return code
 
         return asyncio.run(main())

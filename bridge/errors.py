@@ -24,6 +24,12 @@ class BridgeError(Exception):
     exit_code: ExitCode = ExitCode.FAILURE
 
 
+class Transient(BridgeError):
+    """A failure of the outside world that a new attempt may cure (a lost connection, an
+    error answer, an answer of the wrong shape): :func:`bridge.supervise.classify` retries
+    these, and every other :class:`BridgeError` ends the bridge."""
+
+
 class ConfigError(BridgeError):
     """One or more configuration problems, each a line naming the key."""
 

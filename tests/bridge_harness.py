@@ -1,4 +1,4 @@
-"""Run the real daemon on its own event loop in a thread, so a test can read its LSL
+"""Run the real bridge application on its own event loop in a thread, so a test can read its LSL
 outlets with blocking pylsl/mne-lsl calls, as any consumer would."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import ssl
 import threading
 from types import TracebackType
 
+from bridge.app import App
 from bridge.config import Settings, load_settings
-from bridge.daemon import Daemon
 from bridge.simulator import SimulatorThread
 
 
@@ -54,13 +54,13 @@ def settings_for(sim: SimulatorThread, **overrides: str) -> Settings:
 
 
 class BridgeThread:
-    """``with BridgeThread(settings) as bridge:`` runs ``Daemon.run`` until the block ends."""
+    """``with BridgeThread(settings) as bridge:`` runs ``App.run`` until the block ends."""
 
     def __init__(self, settings: Settings, secret: str = "cortex-bridge-demo-secret") -> None:
         self.settings = settings
         self.secret = secret
         self.loop = asyncio.new_event_loop()
-        self.daemon: Daemon | None = None
+        self.app: App | None = None
         self.exit_code: int | None = None
         self.error: BaseException | None = None
         self._started = threading.Event()
@@ -70,9 +70,9 @@ class BridgeThread:
         asyncio.set_event_loop(self.loop)
 
         async def main() -> int:
-            self.daemon = Daemon(self.settings, self.secret)
+            self.app = App(self.settings, self.secret)
             self._started.set()
-            return await self.daemon.run()
+            return await self.app.run()
 
         try:
             self.exit_code = self.loop.run_until_complete(main())
@@ -89,15 +89,15 @@ class BridgeThread:
 
     def wait_streaming(self, timeout: float = 15.0) -> None:
         """Block until at least one stream of one headset is subscribed and bridged."""
-        assert self.daemon is not None
+        assert self.app is not None
         future = asyncio.run_coroutine_threadsafe(
-            asyncio.wait_for(self.daemon.streaming.wait(), timeout), self.loop
+            asyncio.wait_for(self.app.streaming.wait(), timeout), self.loop
         )
         future.result(timeout + 1)
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.daemon is not None and self._thread.is_alive():
-            self.loop.call_soon_threadsafe(self.daemon.stop)
+        if self.app is not None and self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.app.stop)
         self._thread.join(timeout)
         assert not self._thread.is_alive(), "the daemon did not stop"
 

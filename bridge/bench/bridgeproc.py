@@ -1,8 +1,8 @@
 """The bridge in its own process, for the benchmark (``python -m bridge.bench.bridgeproc``).
 
 Argument: a JSON object ``{"env": {"CORTEX_BRIDGE_...": "..."}}``: the settings, exactly
-as the daemon reads them from the environment. The process runs the real
-:class:`~bridge.daemon.Daemon` (``cortex-bridge run`` minus signal handling).
+as the bridge reads them from the environment. The process runs the real
+:class:`~bridge.app.App` (``cortex-bridge run`` minus signal handling).
 
 Commands: ``streaming`` (waits until the first stream is bridged) and ``stats`` (sample
 counts per headset and stream, with the monotonic time they were read at), ``profile``
@@ -22,15 +22,15 @@ import sys
 import time
 from typing import Any
 
+from bridge.app import App
 from bridge.bench.childproc import Command, emit, serve_commands
 from bridge.config import load_settings, resolve_client_secret
-from bridge.daemon import Daemon
 
 STREAMING_TIMEOUT_S = 30.0
 
 
-def stats(daemon: Daemon) -> dict[str, Any]:
-    board = daemon.board
+def stats(app: App) -> dict[str, Any]:
+    board = app.board
     return {
         "mono": time.monotonic(),
         "samples": {f"{h}/{s}": st.samples for (h, s), st in board.streams.items()},
@@ -43,15 +43,15 @@ def stats(daemon: Daemon) -> dict[str, Any]:
 async def main(params: dict[str, Any]) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = load_settings(None, params["env"])
-    daemon = Daemon(settings, resolve_client_secret(settings))
-    runner = asyncio.create_task(daemon.run(), name="daemon")
+    app = App(settings, resolve_client_secret(settings))
+    runner = asyncio.create_task(app.run(), name="app")
 
     async def streaming() -> bool:
-        waiter = asyncio.ensure_future(daemon.streaming.wait())
+        waiter = asyncio.ensure_future(app.streaming.wait())
         await asyncio.wait({waiter, runner}, timeout=STREAMING_TIMEOUT_S,
                            return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
-        return daemon.streaming.is_set()
+        return app.streaming.is_set()
 
     profiler = cProfile.Profile()
 
@@ -63,7 +63,7 @@ async def main(params: dict[str, Any]) -> None:
 
     commands: dict[str, Command] = {
         "streaming": streaming,
-        "stats": lambda: stats(daemon),
+        "stats": lambda: stats(app),
         "profile": profiler.enable,
         "profile-stop": profile_stop,
     }
@@ -71,7 +71,7 @@ async def main(params: dict[str, Any]) -> None:
     try:
         await serve_commands(commands)
     finally:
-        daemon.stop()
+        app.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(runner, 10)
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bridge.clock import SyncReading
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, Transient
 
 
-class ShapeError(BridgeError):
+class ShapeError(Transient):
     """Cortex answered, but not in the documented shape."""
 
 

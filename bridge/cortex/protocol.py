@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from bridge.errors import BridgeError
+from bridge.errors import Transient
 
 RequestId = int | str
 JsonObject = dict[str, Any]
@@ -84,7 +84,7 @@ class WarningCode(IntEnum):
     HEADSET_SCAN_FINISHED = 142
 
 
-class CortexError(BridgeError):
+class CortexError(Transient):
     """An ``error`` object Cortex answered with."""
 
     def __init__(self, method: str, code: int, message: str, data: Any = None) -> None:
@@ -108,7 +108,7 @@ class CortexError(BridgeError):
         return f" ({behavior})" if behavior else ""
 
 
-class ConnectionLost(BridgeError):
+class ConnectionLost(Transient):
     """The WebSocket closed while a request waited for its answer."""
 
 

@@ -1,7 +1,7 @@
 """The daemon's one handle on markers: inputs, the queue, per-session injectors,
 records and the echo outlets.
 
-:class:`~bridge.daemon.Daemon` calls, in order: :meth:`MarkerService.start` (inputs),
+:class:`~bridge.cortex.source.CortexSource` and :class:`~bridge.app.App` call, in order: :meth:`MarkerService.start` (inputs),
 :meth:`~MarkerService.start_session` right after a headset session is open (a record,
 then an injector task tied to the headset task), :meth:`~MarkerService.echo_handler`
 when the EEG pipeline is built, :meth:`~MarkerService.stop_records` before sessions are

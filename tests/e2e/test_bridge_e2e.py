@@ -144,7 +144,7 @@ def test_every_stream_gets_an_outlet_with_metadata(
             inlet.close_stream()
     # 1.x has no eq at all: said once, as not bridged, and never retried.
     said = [r.getMessage() for r in caplog.records
-            if r.name == "bridge.daemon" and "stream eq" in r.getMessage()]
+            if r.name.startswith("bridge.cortex") and "stream eq" in r.getMessage()]
     if dialect == "v1":
         assert len(said) == 1 and "not bridged" in said[0] and "retry" not in said[0], said
     else:
@@ -158,8 +158,8 @@ def test_no_frame_lost_between_socket_and_outlet(sim: SimulatorThread, headset_i
         time.sleep(3.0)
     # The daemon closed its session on stop; everything Cortex sent before that was read.
     sent = next(h for h in sim.state()["headsets"] if h["id"] == headset_id)["framesSent"]
-    assert bridge.daemon is not None
-    board = bridge.daemon.board
+    assert bridge.app is not None
+    board = bridge.app.board
     for stream in ("eeg", "mot", "pow", "fac", "com"):
         stats = board.stream(headset_id, stream)
         assert stats.samples == sent[stream] > 0, stream
@@ -234,8 +234,8 @@ def test_counter_gaps_are_counted_as_drops(sim: SimulatorThread, headset_id: str
         time.sleep(0.5)  # both faults mark "the next N samples": keep them apart
         sim.call(lambda s: s.interpolate_samples(headset_id, "eeg", 5))
         time.sleep(1.5)
-        assert bridge.daemon is not None
-        stats = bridge.daemon.board.stream(headset_id, "eeg")
+        assert bridge.app is not None
+        stats = bridge.app.board.stream(headset_id, "eeg")
         truth = next(h for h in sim.state()["headsets"] if h["id"] == headset_id)
         assert truth["samplesDropped"]["eeg"] == 7
         assert stats.dropped == 7

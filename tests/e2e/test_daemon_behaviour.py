@@ -27,7 +27,8 @@ import pytest
 from bridge_harness import BridgeThread, bridge_settings
 
 from bridge import cli
-from bridge.daemon import ACCESS_POLL_SECONDS, Daemon
+from bridge.app import App
+from bridge.cortex.auth import ACCESS_POLL_SECONDS
 from bridge.errors import AuthError, ExitCode
 from bridge.simulator import SimulatorThread
 from bridge.simulator import tls as sim_tls
@@ -65,12 +66,12 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> floa
     return time.monotonic() - start
 
 
-def daemon_of(bridge: BridgeThread) -> Daemon:
-    assert bridge.daemon is not None, "the bridge thread did not start its daemon"
-    return bridge.daemon
+def daemon_of(bridge: BridgeThread) -> App:
+    assert bridge.app is not None, "the bridge thread did not start its application"
+    return bridge.app
 
 
-def outlet_headsets(daemon: Daemon) -> set[str]:
+def outlet_headsets(daemon: App) -> set[str]:
     """Headset ids the daemon has LSL outlets for (source id cortex-bridge:<hid>:<s>)."""
     return {outlet.source_id.split(":")[1] for outlet in daemon.registry.outlets}
 
@@ -102,7 +103,7 @@ def pull_some(source_id: str, seconds: float) -> int:
 
 def messages(caplog: pytest.LogCaptureFixture, level: int = logging.INFO) -> list[str]:
     return [r.getMessage() for r in caplog.records
-            if r.name == "bridge.daemon" and r.levelno >= level]
+            if r.name.startswith("bridge.cortex") and r.levelno >= level]
 
 
 def write_config(
@@ -174,7 +175,7 @@ def test_wrong_secret_exits_3_with_one_clear_line(
 def test_access_prompt_waits_then_streams_after_approval(
     sim_factory: SimFactory, epocx_id: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bridge.daemon")
+    caplog.set_level(logging.INFO, logger="bridge.cortex")
     delay = 1.5
     sim = sim_factory(
         headsets=[f"epocx:id={epocx_id},status=connected"], access="prompt",
@@ -231,7 +232,7 @@ def test_access_rejected_ends_with_auth_error(sim_factory: SimFactory, epocx_id:
 def test_without_licence_eeg_is_unavailable_and_the_rest_streams(
     sim_factory: SimFactory, epocx_id: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bridge.daemon")
+    caplog.set_level(logging.INFO, logger="bridge.cortex")
     sim = sim_factory(headsets=[f"epocx:id={epocx_id},status=connected"], licence=False)
     with BridgeThread(bridge_settings(sim.url, str(sim.ca_pem_path))) as bridge:
         bridge.wait_streaming(timeout=10.0)
@@ -290,7 +291,7 @@ def test_headset_patterns_pick_the_bridged_headsets(
 def test_unreachable_cortex_is_retried_until_it_appears(
     sim_factory: SimFactory, epocx_id: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bridge.daemon")
+    caplog.set_level(logging.INFO, logger="bridge.cortex")
     tls_dir = tmp_path / "tls"
     ca_file = sim_tls.load_or_generate(tls_dir).ca_pem  # the simulator will reuse it
     with socket.socket() as probe:

@@ -449,7 +449,8 @@ def test_the_daemon_runs_cortex_and_emogg_side_by_side(
     )
     with BridgeThread(settings) as bridge:
         bridge.wait_streaming()
-        assert bridge.daemon is not None and len(bridge.daemon.sources) == 1
+        assert bridge.app is not None
+        assert sum(isinstance(s, EmoggSource) for s in bridge.app.sources) == 1
         for source_id in (f"cortex-bridge:d{unique_id}:emogg-intensity",):
             found = pylsl.resolve_byprop("source_id", source_id, 1, 10.0)
             assert found, source_id

@@ -137,8 +137,8 @@ def test_lsl_markers_round_trip(
             time.sleep(0.07)
         values, echo_stamps = pull_until(echo, len(sent), 20.0)
         ints, _ = pull_until(echo_int, sum(v.isdigit() for v in sent), 10.0)
-        assert bridge.daemon is not None
-        counts = bridge.daemon.markers.counts()
+        assert bridge.app is not None
+        counts = bridge.app.markers.counts()
         echo.close_stream()
         echo_int.close_stream()
     del outlet
@@ -171,8 +171,8 @@ def test_osc_markers(
                                markers__osc_port="0")
     with BridgeThread(settings) as bridge:
         bridge.wait_streaming()
-        assert bridge.daemon is not None
-        osc_input = bridge.daemon.markers.osc_input
+        assert bridge.app is not None
+        osc_input = bridge.app.markers.osc_input
         assert osc_input is not None and osc_input.host == "127.0.0.1"
         echo = echo_inlet(f"cortex-bridge:{headset_id}:markers")
         client = SimpleUDPClient("127.0.0.1", osc_input.port)
@@ -245,8 +245,8 @@ def test_markers_survive_a_cortex_outage(
             return len(headset_truth(sim, headset_id)["markers"]) >= OUTAGE_MARKERS
 
         wait_for(all_injected, 90.0, "all markers to be injected after the outage")
-        assert bridge.daemon is not None
-        counts = bridge.daemon.markers.counts()
+        assert bridge.app is not None
+        counts = bridge.app.markers.counts()
     del outlet
     truth = headset_truth(sim, headset_id)
     sessions = {mk["sessionId"] for mk in truth["markers"]}
@@ -281,8 +281,8 @@ def test_every_headset_gets_every_marker(unique_id: str, dialect: str) -> None:
         marker_settings(sim, name, cortex__headsets=",".join(ids))
     ) as bridge:
         bridge.wait_streaming()
-        assert bridge.daemon is not None
-        daemon = bridge.daemon
+        assert bridge.app is not None
+        daemon = bridge.app
         # A record per headset (Cortex 1.x: none is needed, its id is "", and the
         # session is ready for markers all the same).
         wait_for(lambda: len(daemon.markers.records) == 2, 15, "a record per headset")

@@ -170,13 +170,13 @@ def test_closed_port_and_full_receiver_do_not_touch_lsl(
                 counters.extend(row[labels.index("COUNTER")] for row in chunk)
                 stamps.extend(chunk_stamps)
             inlet.close_stream()
-            assert bridge.daemon is not None and bridge.daemon.osc is not None
-            stats = {s.target: s for s in bridge.daemon.osc.target_stats()}
+            assert bridge.app is not None and bridge.app.osc is not None
+            stats = {s.target: s for s in bridge.app.osc.target_stats()}
         assert bridge.error is None
     finally:
         clogged.close()
     sent = next(h for h in sim.state()["headsets"] if h["id"] == headset_id)["framesSent"]
-    bridged = bridge.daemon.board.stream(headset_id, "eeg").samples
+    bridged = bridge.app.board.stream(headset_id, "eeg").samples
     steps = np.diff(np.asarray(counters, dtype=int)) % EEG_RATE
     span = stamps[-1] - stamps[0]
     print(

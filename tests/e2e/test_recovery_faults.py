@@ -129,8 +129,8 @@ class Rig:
 
     @property
     def eeg_stats(self) -> Any:
-        assert self.bridge.daemon is not None
-        return self.bridge.daemon.board.stream(self.headset, "eeg")
+        assert self.bridge.app is not None
+        return self.bridge.app.board.stream(self.headset, "eeg")
 
     def truth(self) -> dict[str, Any]:
         return next(h for h in self.sim.state()["headsets"] if h["id"] == self.headset)
@@ -173,9 +173,9 @@ class Rig:
         return sent, pushed
 
     def check_same_outlets(self) -> None:
-        assert self.bridge.daemon is not None
+        assert self.bridge.app is not None
         for stream, outlet in self.outlets.items():
-            now = self.bridge.daemon.registry.get(f"cortex-bridge:{self.headset}:{stream}")
+            now = self.bridge.app.registry.get(f"cortex-bridge:{self.headset}:{stream}")
             assert now is outlet, f"{stream} outlet was re-created"
         assert resolve(f"cortex-bridge:{self.headset}:eeg").uid() == self.uid
 
@@ -253,8 +253,8 @@ def rig_factory(unique_id: str, dialect: str) -> Iterator[Callable[..., Rig]]:
         bridge = BridgeThread(settings).__enter__()
         made.append((sim, bridge))
         bridge.wait_streaming()
-        assert bridge.daemon is not None
-        daemon = bridge.daemon
+        assert bridge.app is not None
+        daemon = bridge.app
         outlets = {}
         for stream in ("eeg", "mot", "pow"):
             deadline = time.monotonic() + 5
@@ -412,8 +412,8 @@ def test_long_stall_reconnects(rig_factory: Callable[..., Rig]) -> None:
 
 def test_malformed_frames_are_counted_not_fatal(rig_factory: Callable[..., Rig]) -> None:
     rig = rig_factory()
-    assert rig.bridge.daemon is not None
-    board = rig.bridge.daemon.board
+    assert rig.bridge.app is not None
+    board = rig.bridge.app.board
     sessions = {s["id"] for s in rig.sim.state()["sessions"]}
     rig.fault(lambda s: s.send_malformed(40))
     time.sleep(1.5)
@@ -494,9 +494,9 @@ def test_cortex_restart_resumes_within_2_s(unique_id: str, dialect: str, tmp_pat
     try:
         with bridge:
             bridge.wait_streaming()
-            assert bridge.daemon is not None
-            stats = bridge.daemon.board.stream(headset, "eeg")
-            outlet = bridge.daemon.registry.get(f"cortex-bridge:{headset}:eeg")
+            assert bridge.app is not None
+            stats = bridge.app.board.stream(headset, "eeg")
+            outlet = bridge.app.registry.get(f"cortex-bridge:{headset}:eeg")
             sim.stop()
             time.sleep(4.0)  # several failed attempts: the backoff is at its cap
             before = stats.samples
@@ -507,7 +507,7 @@ def test_cortex_restart_resumes_within_2_s(unique_id: str, dialect: str, tmp_pat
                 assert time.monotonic() < deadline, "streaming did not resume"
                 time.sleep(0.01)
             took = time.monotonic() - back
-            assert bridge.daemon.registry.get(f"cortex-bridge:{headset}:eeg") is outlet
+            assert bridge.app.registry.get(f"cortex-bridge:{headset}:eeg") is outlet
             # The newest sample was born moments ago (no delivery delay here), not the
             # restart gap away: the clock mapping is the new Cortex's (1.x: its sample times
             # count from its new start, and the origin is estimated afresh).

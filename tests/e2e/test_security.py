@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.daemon import TOKEN_REFRESH_MARGIN
+from bridge.cortex.auth import TOKEN_REFRESH_MARGIN
 from bridge.lslconfig import LSL_BASE_PORT, LSL_PORT_RANGE
 from bridge.simulator import SimulatorConfig, SimulatorThread
 

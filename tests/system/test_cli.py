@@ -92,7 +92,7 @@ def test_run_awaits_the_daemon_and_returns_its_code(
         seen.append(settings)
         return 7
 
-    stand_in(monkeypatch, {("bridge.daemon", "run"): run})
+    stand_in(monkeypatch, {("bridge.app", "run"): run})
     assert cli.main(["run", "-c", str(config)]) == 7
     assert seen[0].cortex.client_id == "abc"
 
@@ -124,7 +124,7 @@ def test_bridge_errors_become_lines_and_exit_codes(
     async def check(settings: Any) -> int:
         raise exc
 
-    stand_in(monkeypatch, {("bridge.daemon", "check"): check})
+    stand_in(monkeypatch, {("bridge.cortex.check", "check"): check})
     assert cli.main(["check", "--config", str(config)]) == code
     err = capsys.readouterr().err
     assert err.splitlines() == lines
@@ -136,7 +136,7 @@ def test_ctrl_c_exits_130_quietly(
     def run(settings: Any) -> int:
         raise KeyboardInterrupt
 
-    stand_in(monkeypatch, {("bridge.daemon", "run"): run})
+    stand_in(monkeypatch, {("bridge.app", "run"): run})
     assert cli.main(["run", "--config", str(config)]) == 130
     assert capsys.readouterr() == ("", "")
 

@@ -62,7 +62,7 @@ def stand_in(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     real_load = cli._load
 
     def load(module: str, attr: str, command: str) -> Callable[..., Any]:
-        if module == "bridge.daemon":
+        if module in ("bridge.app", "bridge.cortex.check"):
             return fake
         return real_load(module, attr, command)
 

@@ -1,5 +1,5 @@
 """Property: whatever Cortex sends, nothing raises out of decoding, classification or the
-connection's message handling, and the daemon's own callbacks do not raise either (a
+connection's message handling, and the router's callbacks do not raise either (a
 callback error would be caught by the connection, but it would be a bug: counted in
 ``callback_errors``, logged with a traceback)."""
 
@@ -13,7 +13,6 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.config import Settings
 from bridge.cortex.connection import CortexConnection
 from bridge.cortex.protocol import (
     CortexWarning,
@@ -24,7 +23,8 @@ from bridge.cortex.protocol import (
     decode,
     is_data,
 )
-from bridge.daemon import Daemon, SessionRoutes
+from bridge.cortex.router import Router, SessionRoutes
+from bridge.status import StatusBoard
 
 scalars = (
     st.none()
@@ -86,27 +86,27 @@ def test_classify_returns_one_of_four_kinds(value: Any) -> None:
         _ = kind.session_id, kind.headset_id
 
 
-def _daemon() -> Daemon:
-    daemon = Daemon(Settings(), "secret")
-    daemon._routes["S1"] = SessionRoutes("H1")  # a live session, its pipelines not built yet
-    return daemon
+def _router() -> Router:
+    router = Router(StatusBoard())
+    router.routes["S1"] = SessionRoutes("H1")  # a live session, its pipelines not built yet
+    return router
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(messages, min_size=1, max_size=8))
-def test_connection_and_daemon_callbacks_take_anything(batch: list[str | bytes]) -> None:
+def test_connection_and_router_callbacks_take_anything(batch: list[str | bytes]) -> None:
     async def main() -> tuple[int, int]:
-        daemon = _daemon()
+        router = _router()
         conn = CortexConnection(
             "wss://localhost:6868",
             ssl_context=None,
-            on_data=daemon._on_data,
-            on_warning=daemon._on_warning,
-            on_malformed=daemon._on_malformed,
+            on_data=router.on_data,
+            on_warning=router.on_warning,
+            on_malformed=router.on_malformed,
         )
         for message in batch:
             conn.handle_message(message)
-        board = daemon.board
+        board = router.board
         return conn.callback_errors, board.malformed_frames + board.unrouted_frames
 
     errors, _counted = asyncio.run(main())
@@ -114,6 +114,6 @@ def test_connection_and_daemon_callbacks_take_anything(batch: list[str | bytes])
 
 
 def test_a_nan_time_is_no_exception() -> None:
-    daemon = _daemon()
-    daemon._on_data({"sid": "S1", "eeg": [1, 2], "time": math.nan})
-    assert len(daemon._routes["S1"].pending) == 1
+    router = _router()
+    router.on_data({"sid": "S1", "eeg": [1, 2], "time": math.nan})
+    assert len(router.routes["S1"].pending) == 1

@@ -1,0 +1,378 @@
+"""One headset's session, driven through the headset lifecycle: connect the headset, open
+the session, map its clock, subscribe, then watch the stream until the session ends.
+
+Each step reports its outcome to the headset :class:`~bridge.cortex.lifecycle.Machine`,
+which mirrors the state onto the status board; the watch's rules are the pure
+:func:`~bridge.cortex.lifecycle.decide`. Outlets are not this module's: they belong to
+the application and outlive every session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import pylsl
+
+from bridge.clock import (
+    ClockMapping,
+    best_sync,
+    epoch_minus_lsl,
+    mapping_from_adjustment,
+    mapping_from_epoch,
+    monotonic_to_lsl,
+)
+from bridge.config import Settings
+from bridge.cortex.api import CortexApi, Subscription
+from bridge.cortex.auth import Authorizer
+from bridge.cortex.lifecycle import (
+    Counters,
+    HeadsetEvent,
+    HeadsetState,
+    Verdict,
+    Watch,
+    WatchPolicy,
+    decide,
+    headset_machine,
+)
+from bridge.cortex.protocol import ACTIVATION_ERRORS, CortexError, ErrorCode
+from bridge.cortex.router import Router, SessionRoutes
+from bridge.markers import MarkerService
+from bridge.outputs.lsl import OutletRegistry
+from bridge.pipeline import HeadsetClock, Sink, StreamPipeline
+from bridge.selection import CONNECTED, DISCOVERED
+from bridge.status import StatusBoard
+from bridge.streams import HeadsetInfo, StreamPlan, build_plan
+
+log = logging.getLogger(__name__)
+
+HEADSET_POLL_SECONDS = 1.0
+HEADSET_RETRY_SECONDS = 5.0
+CONNECT_WAIT_SECONDS = 30.0
+SUBSCRIBE_RETRY_SECONDS = 30.0
+CLOCK_RESYNC_SECONDS = 60.0
+SYNC_READINGS = 5
+PROBE_TIMEOUT = 2.0  # a stalled session: does Cortex still answer at all?
+CLOCK_CHECK_SECONDS = 0.25  # how often the streaming loop looks at its counters
+CLOCK_STEP_SECONDS = 0.5  # sample times jumping this far against arrival: re-sync at once
+DETECTIONS = {"com": "mentalCommand", "fac": "facialExpression"}
+
+
+class SessionEnded(Exception):
+    """The headset's session is gone (warning 0/1/103, headset lost, stall); start over."""
+
+
+class SessionHost(Protocol):
+    """What a session needs from its Cortex source (shared by all its headsets)."""
+
+    settings: Settings
+    board: StatusBoard
+    registry: OutletRegistry
+    router: Router
+    auth: Authorizer
+    markers: MarkerService
+    streaming: asyncio.Event
+    clock_mode: str
+    vocab: dict[str, list[str]]
+    listed: dict[str, str]  # headset id -> its status in the last queryHeadsets
+    listed_objects: dict[str, Mapping[str, Any]]
+
+    @property
+    def stopping(self) -> bool: ...
+
+    def sinks_for(self, plan: StreamPlan, headset: HeadsetInfo) -> Sequence[Sink]: ...
+
+    def osc_output(self) -> Any: ...
+
+    def request_reconnect(self, reason: str) -> None: ...
+
+
+class HeadsetSession:
+    """Runs one headset's session until it ends (raises :class:`SessionEnded`)."""
+
+    def __init__(self, host: SessionHost, api: CortexApi, headset_id: str) -> None:
+        self.host = host
+        self.api = api
+        self.hid = headset_id
+        self.status = host.board.headset(headset_id)
+        self.activated = False
+        self.machine = headset_machine(self._show)
+
+    def _show(self, old: HeadsetState, new: HeadsetState, event: HeadsetEvent) -> None:
+        label = new.value
+        if new is HeadsetState.STREAMING and not self.activated:
+            label += " (not activated)"
+        self.status.state = label
+
+    async def run(self) -> None:
+        host, hid = self.host, self.hid
+        self.machine.handle(HeadsetEvent.START)
+        sid: str | None = None
+        try:
+            await self._ensure_connected()
+            self.machine.handle(HeadsetEvent.CONNECTED)
+            listed = host.listed_objects.get(hid, {"id": hid})
+            headset = HeadsetInfo.from_headset_object(listed)
+            sid, self.activated = await self.open_session()
+            self.machine.handle(HeadsetEvent.SESSION_OPENED)
+            routes = SessionRoutes(hid)
+            host.router.routes[sid] = routes
+            clock = HeadsetClock(await self._clock_mapping())
+            self._show_clock(clock.mapping)
+            self.machine.handle(HeadsetEvent.CLOCK_SYNCED)
+            # Markers: a record, then this headset's queued markers (ends with this task).
+            streams = list(host.settings.cortex.streams)
+            host.markers.start_session(
+                self.api, sid, hid, clock, host.auth.with_token,
+                ready=lambda: "eeg" in routes.pipelines or "eeg" not in streams,
+            )
+            await self._stream(sid, headset, clock, routes, streams)
+        except SessionEnded as ended:
+            if not host.stopping:
+                log.warning("headset %s: session ended (%s); will start again", hid, ended)
+            raise
+        finally:
+            if sid is not None:
+                host.router.routes.pop(sid, None)
+            self.machine.handle(HeadsetEvent.END)
+            self.machine.handle(HeadsetEvent.RESTART)
+            for stats in host.board.streams.values():
+                if stats.headset == hid:
+                    stats.state = "waiting"
+            if not any(r.pipelines for r in host.router.routes.values()):
+                host.streaming.clear()
+
+    async def _stream(
+        self,
+        sid: str,
+        headset: HeadsetInfo,
+        clock: HeadsetClock,
+        routes: SessionRoutes,
+        wanted: list[str],
+    ) -> None:
+        """Subscribe, then look at the counters a few times a second and act on
+        :func:`decide`'s verdict until the session ends."""
+        watch = Watch(WatchPolicy(
+            stall_timeout=self.host.settings.cortex.stall_timeout,
+            resync_interval=CLOCK_RESYNC_SECONDS,
+            step_threshold=CLOCK_STEP_SECONDS,
+            retry_interval=SUBSCRIBE_RETRY_SECONDS,
+        ))
+        watch.start(time.monotonic())
+        wanted = await self._subscribe(sid, headset, clock, routes, wanted)
+        watch.subscribed(time.monotonic(), bool(wanted))
+        self.machine.handle(HeadsetEvent.SUBSCRIBED)
+        while True:
+            if routes.ended.is_set():
+                raise SessionEnded(routes.end_reason)
+            if self.host.listed.get(self.hid) != CONNECTED:
+                raise SessionEnded("the headset is no longer connected")
+            decision = decide(watch, time.monotonic(), _counters(routes))
+            verdict = decision.verdict
+            if verdict is Verdict.STALLED:
+                await self._stalled(sid, decision.amount)
+            elif verdict is Verdict.CLOCK_STEP or verdict is Verdict.RESYNC:
+                if verdict is Verdict.CLOCK_STEP:
+                    log.warning("headset %s: sample times jumped by %+.3f s against their "
+                                "arrival; re-syncing the clock", self.hid, decision.amount)
+                clock.mapping = await self._clock_mapping()
+                self._show_clock(clock.mapping)
+                watch.resynced(time.monotonic())
+            elif verdict is Verdict.RETRY_STREAMS:
+                self.machine.handle(HeadsetEvent.RETRY_STREAMS)
+                wanted = await self._subscribe(sid, headset, clock, routes, wanted)
+                watch.subscribed(time.monotonic(), bool(wanted))
+                self.machine.handle(HeadsetEvent.SUBSCRIBED)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(routes.ended.wait(), CLOCK_CHECK_SECONDS)
+
+    def _show_clock(self, mapping: ClockMapping) -> None:
+        self.status.clock_source = mapping.source.value
+        self.status.clock_offset = mapping.offset
+
+    async def _stalled(self, sid: str, silent: float) -> None:
+        """No frame for ``silent`` seconds: if Cortex still answers, close the session and
+        start again; if it does not, the whole connection is dead: reconnect."""
+        try:
+            await asyncio.wait_for(self.api.get_cortex_info(), PROBE_TIMEOUT)
+        except CortexError:
+            pass  # an error is an answer too
+        except TimeoutError:
+            reason = f"Cortex sent nothing for {silent:.1f} s and does not answer"
+            self.host.request_reconnect(reason)
+            raise SessionEnded(reason) from None
+        with contextlib.suppress(CortexError, TimeoutError):
+            await self.host.auth.with_token(self.api, lambda: self.api.update_session(sid, "close"))
+        raise SessionEnded(f"no data for {silent:.1f} s although Cortex answers")
+
+    async def _ensure_connected(self) -> None:
+        """Wait until the headset is connected, asking Cortex to connect it whenever it is
+        only discovered (again after being switched off and on)."""
+        hid = self.hid
+        asked = float("-inf")
+        deadline = time.monotonic() + CONNECT_WAIT_SECONDS
+        while True:
+            state = self.host.listed.get(hid)
+            if state == CONNECTED:
+                if asked > float("-inf"):
+                    log.info("headset %s connected", hid)
+                return
+            now = time.monotonic()
+            if state == DISCOVERED and now - asked > HEADSET_RETRY_SECONDS:
+                log.info("connecting headset %s", hid)
+                await self.api.control_device("connect", hid)
+                asked = now
+                deadline = max(deadline, now + CONNECT_WAIT_SECONDS)
+            if now >= deadline:
+                raise SessionEnded(
+                    f"headset {hid} did not connect within {CONNECT_WAIT_SECONDS:.0f} s")
+            await asyncio.sleep(HEADSET_POLL_SECONDS / 4)
+
+    async def open_session(self) -> tuple[str, bool]:
+        """Create the session (active if asked and licensed); returns (id, activated)."""
+        api, hid, auth = self.api, self.hid, self.host.auth
+        status = "active" if self.host.settings.cortex.activate else "open"
+        try:
+            session = await auth.with_token(api, lambda: api.create_session(hid, status))
+        except CortexError as exc:
+            if status == "active" and exc.code in ACTIVATION_ERRORS:
+                log.warning(
+                    "headset %s: the session could not be activated (%s); opening it without "
+                    "activation: EEG and full-rate performance metrics need an activated "
+                    "session, the other streams run",
+                    hid,
+                    exc.cortex_message,
+                )
+                session = await auth.with_token(api, lambda: api.create_session(hid, "open"))
+            elif exc.code == ErrorCode.SESSION_CONFLICT:
+                session = await self._existing_session()
+            else:
+                raise
+        sid = session.get("id")
+        if not isinstance(sid, str):
+            # The docs' "active" example answers {}: find the session by headset.
+            session = await self._existing_session()
+            sid = session["id"]
+        activated = session.get("status") == "activated"
+        log.info("headset %s: session %s %s", hid, sid, session.get("status", "?"))
+        return str(sid), activated
+
+    async def _existing_session(self) -> dict[str, Any]:
+        for session in await self.host.auth.with_token(self.api, self.api.query_sessions):
+            headset = session.get("headset")
+            if (
+                isinstance(headset, dict)
+                and headset.get("id") == self.hid
+                and session.get("status") != "closed"
+                and isinstance(session.get("id"), str)
+            ):
+                return session
+        raise SessionEnded(f"no open session found for headset {self.hid}")
+
+    async def _clock_mapping(self) -> ClockMapping:
+        host = self.host
+        if host.clock_mode == "sync":
+            try:
+                readings = [
+                    await self.api.sync_with_headset_clock(self.hid) for _ in range(SYNC_READINGS)
+                ]
+                return mapping_from_adjustment(best_sync(readings).adjustment, monotonic_to_lsl())
+            except CortexError as exc:
+                if exc.code != ErrorCode.METHOD_NOT_FOUND:
+                    raise
+                log.info("this Cortex has no syncWithHeadsetClock; using the wall clock")
+                host.clock_mode = "epoch"
+        return mapping_from_epoch(epoch_minus_lsl())
+
+    async def _subscribe(
+        self,
+        sid: str,
+        headset: HeadsetInfo,
+        clock: HeadsetClock,
+        routes: SessionRoutes,
+        streams: list[str],
+    ) -> list[str]:
+        """Subscribe; build pipelines for what worked; return the streams to retry."""
+        host, api = self.host, self.api
+        await self._load_vocab(streams)
+        success, failure = await host.auth.with_token(api, lambda: api.subscribe(sid, streams))
+        for sub in success:
+            self._attach(sub, headset, clock, routes)
+        host.router.replay_pending(routes)
+        retry = []
+        for fail in failure:
+            host.board.stream(headset.id, fail.stream).state = "unavailable"
+            if fail.permanent:
+                log.warning("headset %s: stream %s not bridged: %s (remove it from "
+                            "cortex.streams)", headset.id, fail.stream, fail.message)
+                continue
+            retry.append(fail.stream)
+            log.warning(
+                "headset %s: stream %s unavailable (%s: %s)%s; retrying every %.0f s",
+                headset.id, fail.stream, fail.code, fail.message,
+                _licence_hint(fail.stream, fail.code), SUBSCRIBE_RETRY_SECONDS,
+            )
+        if success:
+            host.streaming.set()
+        return retry
+
+    def _attach(
+        self, sub: Subscription, headset: HeadsetInfo, clock: HeadsetClock, routes: SessionRoutes
+    ) -> None:
+        host = self.host
+        try:
+            plan = build_plan(sub.stream, sub.cols, headset, host.vocab)
+        except ValueError as exc:
+            log.warning("headset %s: stream %s not bridged: %s", headset.id, sub.stream, exc)
+            return
+        if plan.unknown_columns:
+            log.info(
+                "headset %s/%s: columns not in our catalog, bridged as MISC: %s",
+                headset.id, sub.stream, ", ".join(plan.unknown_columns),
+            )
+        outlet = host.registry.get_or_create(plan, headset)
+        stats = host.board.stream(headset.id, sub.stream)
+        stats.outlet = outlet.name
+        stats.state = "streaming"
+        routes.pipelines[sub.stream] = StreamPipeline(
+            plan,
+            outlet,
+            clock,
+            stats,
+            sinks=host.sinks_for(plan, headset),
+            on_markers=host.markers.echo_handler(headset, clock, host.osc_output),
+        )
+
+    async def _load_vocab(self, streams: list[str]) -> None:
+        vocab = self.host.vocab
+        for stream, detection in DETECTIONS.items():
+            if stream in streams and stream not in vocab:
+                try:
+                    info = await self.api.get_detection_info(detection)
+                except CortexError:
+                    continue
+                actions = info.get("actions")
+                if isinstance(actions, list) and all(isinstance(a, str) for a in actions):
+                    vocab[stream] = list(actions)
+
+
+def _counters(routes: SessionRoutes) -> Counters:
+    """The watch's view of a session's pipelines (the fastest stream carries the lag)."""
+    pipelines = routes.pipelines.values()
+    received = sum(p.stats.samples + p.stats.malformed for p in pipelines)
+    fastest = max(pipelines, key=lambda p: p.plan.nominal_rate, default=None)
+    if fastest is None or fastest.plan.nominal_rate <= 0:
+        return Counters(received, 0.0, 0, None)
+    stats = fastest.stats
+    lag = pylsl.local_clock() - stats.last_lsl_time if stats.samples else None
+    return Counters(received, fastest.plan.nominal_rate, stats.samples, lag)
+
+
+def _licence_hint(stream: str, code: int) -> str:
+    if code == ErrorCode.STREAM_UNAVAILABLE and stream == "eeg":
+        return " - EEG needs an EEG licence and an activated session"
+    return ""
