@@ -494,7 +494,7 @@ class EmoggSettings(_Section):
         carries a stream key, so no message shows more than its scheme."""
         text = uri.get_secret_value()
         if text:
-            from bridge.sources.emogg_protocol import check_stream_uri
+            from bridge.sources.emogg.protocol import check_stream_uri
 
             check_stream_uri(text)
         return uri
