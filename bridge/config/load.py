@@ -30,6 +30,15 @@ from bridge.errors import ConfigError
 
 log = logging.getLogger("bridge.config")
 
+DEPRECATED_KEYS: Mapping[str, str] = {
+    "markers.record": (
+        "deprecated and ignored: the bridge always opens a record while markers are "
+        "enabled (Cortex 2.x injects markers only into an open record); remove it, a "
+        "future release will refuse it"
+    ),
+}
+"""Keys still accepted for one release, each with what to tell the operator."""
+
 
 # --- environment ----------------------------------------------------------------------------
 
@@ -166,7 +175,21 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
         raise ConfigError(problems + exc.problems) from None
     if problems:
         raise ConfigError(problems)
+    for warning in deprecation_warnings(settings, origin):
+        log.warning("%s", warning)
     return settings
+
+
+def deprecation_warnings(settings: Settings, origin: Mapping[str, str]) -> list[str]:
+    """One line per deprecated key the file or the environment sets (naming the variable
+    when it came from there); a default value does not count as set."""
+    warnings: list[str] = []
+    for dotted, advice in DEPRECATED_KEYS.items():
+        section, _, key = dotted.partition(".")
+        if key in getattr(settings, section).model_fields_set:
+            source = origin.get(dotted)
+            warnings.append(f"{dotted}: {advice}" + (f" (from {source})" if source else ""))
+    return warnings
 
 
 def apply_overrides(settings: Settings, overrides: Mapping[str, object]) -> Settings:

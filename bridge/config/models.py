@@ -24,7 +24,6 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -364,7 +363,9 @@ class MarkerSettings(_Section):
     queue_limit: int = Field(
         default=10_000, ge=1, description="markers kept while Cortex is unavailable"
     )
-    record: bool = Field(default=True, description="open a Cortex record per session")
+    record: bool = Field(
+        default=True, description="deprecated and ignored; to be removed"
+    )
     record_title: str = Field(
         default="cortex-bridge {headset} {date} {time}", description="record title template"
     )
@@ -392,17 +393,6 @@ class MarkerSettings(_Section):
         if not template.strip():
             raise ValueError("must not be empty (Cortex needs a record title)")
         return template
-
-    @field_validator("record")
-    @classmethod
-    def _record_needed(cls, record: bool, info: ValidationInfo) -> bool:
-        """``enabled`` is validated first (field order), so it is in ``info.data``."""
-        if info.data.get("enabled") and not record:
-            raise ValueError(
-                "must be true when markers.enabled is true (Cortex 2.x accepts "
-                "injectMarker only while a record is open in the session)"
-            )
-        return record
 
 
 RECORD_TITLE_PLACEHOLDERS = frozenset({"headset", "date", "time"})
