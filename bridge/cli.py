@@ -81,25 +81,23 @@ def configure_logging(level: str) -> None:
 
 
 def _load(module_name: str, attr: str, command: str) -> Callable[..., Any]:
-    """``module_name.attr``, imported now; a clear :class:`BridgeError` if it is missing.
+    """``module_name.attr``, imported only when its command runs, so that one command
+    neither pays for nor fails on the imports of another.
 
-    Tests replace this function to stand in for modules that don't exist yet.
+    A missing dependency (an optional package, a broken install) becomes one clear
+    :class:`BridgeError` instead of a traceback. Tests replace this function to stand in
+    for a command's target.
     """
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         missing = exc.name or module_name
-        if missing == "bridge" or missing.startswith("bridge."):
-            # our own module, or one it needs, is not part of this installation yet
-            raise BridgeError(f"{command} is not available yet ({missing} is missing)") from None
         raise BridgeError(
             f"{command}: the Python module {missing!r} is missing; "
             "reinstall cortex-bridge with its dependencies"
         ) from None
-    target = getattr(module, attr, None)
-    if not callable(target):
-        raise BridgeError(f"{command} is not available yet ({module_name}.{attr} is missing)")
-    return target  # type: ignore[no-any-return]
+    target: Callable[..., Any] = getattr(module, attr)
+    return target
 
 
 def _finish(result: object) -> int:

@@ -111,11 +111,6 @@ def mapping_from_epoch(epoch_minus_lsl_offset: float) -> ClockMapping:
     return ClockMapping(epoch_minus_lsl_offset, ClockSource.EPOCH)
 
 
-def monotonic_for_sync(monotonic: Clock = time.monotonic) -> float:
-    """The ``monotonicTime`` parameter of ``syncWithHeadsetClock``."""
-    return monotonic()
-
-
 @dataclass(frozen=True, slots=True)
 class SyncReading:
     """One ``syncWithHeadsetClock`` exchange: the adjustment and its round trip."""

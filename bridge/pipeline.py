@@ -106,11 +106,6 @@ class StreamPipeline:
             if markers:
                 self.on_markers(markers, lsl_time)
 
-    def reset_sequence(self) -> None:
-        """Forget the last counter (a new subscription starts a new sequence)."""
-        self._last_counter = None
-        self._last_time = None
-
     def _check_counter(self, counter: Any, cortex_time: Any) -> None:
         if type(counter) is not int:
             if type(counter) is float and counter.is_integer():

@@ -68,7 +68,6 @@ def int32_value(value: object) -> int | None:
 class EchoStats:
     echoed: int = 0
     not_int32: int = 0
-    malformed: int = 0
 
 
 class MarkerEcho:
@@ -93,13 +92,10 @@ class MarkerEcho:
 
     def __call__(self, markers: Sequence[Any], sample_lsl_time: float) -> None:
         if not isinstance(markers, list | tuple):
-            self.stats.malformed += 1
             return
         for obj in markers:
-            if not isinstance(obj, dict) or "value" not in obj:
-                self.stats.malformed += 1
-                continue
-            self._echo(obj, sample_lsl_time)
+            if isinstance(obj, dict) and "value" in obj:
+                self._echo(obj, sample_lsl_time)
 
     def _echo(self, obj: dict[str, Any], sample_lsl_time: float) -> None:
         value = obj["value"]

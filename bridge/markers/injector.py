@@ -94,8 +94,6 @@ class InjectorStats:
 
     injected: int = 0
     rejected: int = 0
-    retries: int = 0
-    records: int = 0
 
 
 InjectFn = Callable[[InjectArgs], Awaitable[object]]
@@ -161,7 +159,6 @@ class SessionInjector:
                     attempts = 0
                     continue
                 if action is Action.RETRY:
-                    self.stats.retries += 1
                     await asyncio.sleep(self._retry)
                     continue
                 self._reject(marker, str(exc))
@@ -170,8 +167,7 @@ class SessionInjector:
                 if attempts >= MAX_ATTEMPTS:
                     self._reject(marker, "no answer from Cortex")
                     attempts = 0
-                else:
-                    self.stats.retries += 1
+                # else the next turn of the loop asks again
             else:
                 self.reader.advance()
                 self.stats.injected += 1
@@ -222,6 +218,5 @@ class SessionInjector:
             else:
                 self.record_ready = True
                 self._warned_record = False
-                self.stats.records += 1
                 log.info("headset %s: record %s open; injecting markers (%d waiting)",
                          self.headset_id, record_id or "(none: Cortex 1.x)", self.reader.pending)

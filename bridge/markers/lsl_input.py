@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pylsl
 import pylsl.util
@@ -53,17 +53,6 @@ def effective_predicate(predicate: str) -> str:
 
 def is_own_stream(source_id: str) -> bool:
     return source_id.startswith(OWN_SOURCE_PREFIX)
-
-
-@dataclass
-class LslInputStats:
-    """Counters read by the service for the status line (written by the input thread)."""
-
-    streams_opened: int = 0
-    markers: int = 0
-    unusable: int = 0  # samples with nothing usable (empty text, NaN)
-    restamped: int = 0  # timestamps not in our LSL clock, replaced by the pull time
-    open_streams: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -97,7 +86,6 @@ class LslMarkerInput:
         self._inlets: dict[str, _Inlet] = {}
         self._ignored: set[str] = set()  # uids of streams whose format cannot carry markers
         self._lock = threading.Lock()
-        self.stats = LslInputStats()
 
     # ---- lifecycle -----------------------------------------------------------------
 
@@ -178,7 +166,6 @@ class LslMarkerInput:
             self._refresh_correction(entry, time.monotonic())
             with self._lock:
                 self._inlets[uid] = entry
-            self.stats.streams_opened += 1
             extra = (
                 f"; {shape.channel_count} channels, reading the first"
                 if layout is Layout.FIRST_CHANNEL else ""
@@ -215,10 +202,8 @@ class LslMarkerInput:
         for sample, stamp in zip(samples, stamps, strict=False):
             marker = decode(entry.layout, sample, stamp, entry.correction, entry.origin)
             if marker is None:
-                self.stats.unusable += 1
-                continue
+                continue  # nothing usable (empty text, NaN)
             if not plausible_marker_time(marker.lsl_time, pulled_at):
-                self.stats.restamped += 1
                 if not entry.warned_restamp:
                     entry.warned_restamp = True
                     log.warning(
@@ -227,7 +212,6 @@ class LslMarkerInput:
                         entry.name, marker.lsl_time, pulled_at,
                     )
                 marker = Marker(marker.value, marker.label, pulled_at, marker.origin)
-            self.stats.markers += 1
             try:
                 self._deliver(marker)
             except RuntimeError:  # the event loop is closing: we are shutting down

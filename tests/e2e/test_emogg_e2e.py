@@ -24,7 +24,7 @@ from bridge.outputs.lsl import OutletRegistry
 from bridge.simulator.emogg import DEFAULT_TOKEN, EmoggSimulatorConfig, EmoggSimulatorThread
 from bridge.sources import SinkFactory, Source
 from bridge.sources.emogg import EmoggAuthError, EmoggSource
-from bridge.sources.emogg_streams import build_emogg_plans, emogg_source_info
+from bridge.sources.emogg.catalog import build_emogg_plans, emogg_source_info
 from bridge.status import StatusBoard
 
 INTENSITIES = "session_emotions_intensities"

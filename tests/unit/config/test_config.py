@@ -620,6 +620,44 @@ def test_example_configs_say_what_they_promise() -> None:
             assert not settings.cortex.client_secret.get_secret_value(), name
 
 
+def _deprecations(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records
+        if r.name == "bridge.config" and r.levelno == logging.WARNING
+    ]
+
+
+def test_deprecated_markers_record_warns_once_and_is_ignored(
+    write: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bridge.config")
+    # false with markers on was an error before the key was deprecated: now it loads
+    settings = load_settings(write("[markers]\nenabled = true\nrecord = false\n"), {})
+    assert settings.markers.enabled
+    (line,) = _deprecations(caplog)
+    assert line.startswith("markers.record: deprecated and ignored")
+    assert "remove it" in line and "(from" not in line
+
+
+def test_deprecated_key_from_the_environment_names_the_variable(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bridge.config")
+    load_settings(None, {"CORTEX_BRIDGE_MARKERS__RECORD": "true"})
+    (line,) = _deprecations(caplog)
+    assert line.startswith("markers.record: deprecated")
+    assert line.endswith("(from CORTEX_BRIDGE_MARKERS__RECORD)")
+
+
+def test_no_deprecation_warning_when_the_key_is_not_set(
+    write: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bridge.config")
+    load_settings(write("[markers]\nenabled = true\nrecord_title = \"run {headset}\"\n"), {})
+    load_settings(None, {})
+    assert _deprecations(caplog) == []
+
+
 def test_docs_cover_every_key() -> None:
     docs = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     for key in setting_keys():

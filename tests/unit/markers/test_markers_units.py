@@ -329,16 +329,6 @@ def test_record_title() -> None:
     assert len(record_title("x" * 300, "H")) == 200
 
 
-def test_markers_without_record_is_a_config_error() -> None:
-    with pytest.raises(ConfigError) as err:
-        load_settings(
-            None, {"CORTEX_BRIDGE_MARKERS__ENABLED": "true", "CORTEX_BRIDGE_MARKERS__RECORD": "0"}
-        )
-    (line,) = err.value.problems
-    assert line.startswith("markers.record: must be true when markers.enabled is true")
-    assert "injectMarker" in line and "record" in line
-
-
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [

@@ -15,7 +15,13 @@ from bridge.config import (
     resolve_emogg_token,
 )
 from bridge.errors import ConfigError
-from bridge.sources.emogg_protocol import (
+from bridge.sources.emogg.catalog import (
+    EMOGG_STREAMS,
+    build_emogg_plans,
+    emogg_source_info,
+    unknown_emotions,
+)
+from bridge.sources.emogg.protocol import (
     CHANNEL_COUNTS,
     CHANNEL_INTENSITIES,
     CHANNEL_WORKER_STATE,
@@ -31,12 +37,6 @@ from bridge.sources.emogg_protocol import (
     parse_message,
     rate_limit_reset,
     rest_error_message,
-)
-from bridge.sources.emogg_streams import (
-    EMOGG_STREAMS,
-    build_emogg_plans,
-    emogg_source_info,
-    unknown_emotions,
 )
 from bridge.streams import FrameError, StreamPlan
 

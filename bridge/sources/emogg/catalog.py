@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bridge.sources.emogg_protocol import (
+from bridge.sources.emogg.protocol import (
     CHANNEL_COUNTS,
     CHANNEL_INTENSITIES,
     CHANNEL_WORKER_STATE,

@@ -12,7 +12,7 @@ Lifecycle (``run``):
    subscribes again. Reconnects back off and stay under 90 new connections a minute;
    every message goes through an 80-per-minute budget [D].
 3. **Publish.** Each event feeds :class:`~bridge.pipeline.StreamPipeline` s built from
-   :mod:`bridge.sources.emogg_streams` (LSL outlets from the shared registry, then the
+   :mod:`bridge.sources.emogg.catalog` (LSL outlets from the shared registry, then the
    OSC sinks), stamped with the event time mapped by :mod:`bridge.clock`.
 4. **Shutdown.** ``POST /v1/sessions/:id/stop`` when we created the session; a 400
    ("not active") means it already ended.
@@ -39,7 +39,8 @@ from bridge.errors import AuthError, BridgeError
 from bridge.outputs.lsl import OutletClosedError, OutletNaming, OutletRegistry
 from bridge.pipeline import HeadsetClock, StreamPipeline
 from bridge.sources import SinkFactory
-from bridge.sources.emogg_protocol import (
+from bridge.sources.emogg.catalog import build_emogg_plans, emogg_source_info, unknown_emotions
+from bridge.sources.emogg.protocol import (
     CHANNEL_WORKER_STATE,
     CONNECTIONS_PER_WINDOW,
     EVENT_TYPES,
@@ -58,8 +59,7 @@ from bridge.sources.emogg_protocol import (
     encode_request,
     parse_message,
 )
-from bridge.sources.emogg_rest import EmoggHttpError, EmoggRest
-from bridge.sources.emogg_streams import build_emogg_plans, emogg_source_info, unknown_emotions
+from bridge.sources.emogg.rest import EmoggHttpError, EmoggRest
 from bridge.status import StatusBoard
 
 __all__ = ["EmoggAuthError", "EmoggSessionError", "EmoggSource"]

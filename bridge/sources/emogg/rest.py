@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from bridge.sources.emogg_protocol import rate_limit_reset, rest_error_message
+from bridge.sources.emogg.protocol import rate_limit_reset, rest_error_message
 
 __all__ = ["EmoggHttpError", "EmoggRest", "Reply"]
 

@@ -1,20 +1,10 @@
-"""Configuration: a TOML file, overridden by ``CORTEX_BRIDGE_<SECTION>__<KEY>`` variables.
+"""The settings models: one frozen pydantic model per TOML section, and :class:`Settings`.
 
-The models are pydantic-settings models (``extra="forbid"``, frozen), one class per TOML
-section. :func:`load_settings` is the only way the daemon builds its settings: it reads
-the two pydantic-settings sources (the TOML file and the environment) explicitly and
-merges them (environment wins) instead of letting ``Settings()`` read ``os.environ`` on
-its own, so that loading is a pure function of ``(path, environ)`` and tests never touch
-the process environment.
-
-Every problem becomes one line naming the dotted key, collected into a single
-:class:`~bridge.errors.ConfigError`. pydantic's own messages quote the offending input,
-which would leak a mistyped secret, so messages are built here from each error's ``loc``,
-``type`` and context, and the inputs of secret fields are never shown.
-
-Adding a section (``[osc]``, ``[markers]``) is one model class and one field on
-:class:`Settings`; environment mapping, unknown-key detection and error messages follow
-from the field list.
+Each section forbids unknown keys and checks its values in its own validators, so that
+a wrong setting is refused at start-up with a message naming the key, not when it is
+first used. Adding a section is one model class here and one field on :class:`Settings`;
+:mod:`bridge.config.keys` derives the dotted keys and environment names from the field
+list, and loading and error text follow from those.
 """
 
 from __future__ import annotations
@@ -22,14 +12,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
-import os
 import re
-import stat
 import string
-import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -37,26 +24,17 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
-    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
-
-from bridge.errors import ConfigError
 
 ENV_PREFIX = "CORTEX_BRIDGE_"
 ENV_NESTED_DELIMITER = "__"
-CREDENTIAL_NAME = "client_secret"
-"""Name of the systemd credential (``LoadCredential=client_secret:/path``)."""
 
 StreamName = Literal["eeg", "mot", "dev", "eq", "pow", "met", "com", "fac", "sys"]
 STREAM_NAMES: tuple[str, ...] = get_args(StreamName)
@@ -65,7 +43,8 @@ Dialect = Literal["auto", "v2", "v1"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 TEMPLATE_PLACEHOLDERS = frozenset({"stream", "headset", "cortex_stream", "emotivpro"})
-_PATH_KEYS = ("client_secret_file", "ca_file")
+PATH_KEYS = ("client_secret_file", "ca_file")
+"""Keys of ``[cortex]`` holding paths (``~`` expanded, relative to the config file)."""
 
 
 class _Section(BaseModel):
@@ -384,7 +363,9 @@ class MarkerSettings(_Section):
     queue_limit: int = Field(
         default=10_000, ge=1, description="markers kept while Cortex is unavailable"
     )
-    record: bool = Field(default=True, description="open a Cortex record per session")
+    record: bool = Field(
+        default=True, description="deprecated and ignored; to be removed"
+    )
     record_title: str = Field(
         default="cortex-bridge {headset} {date} {time}", description="record title template"
     )
@@ -413,17 +394,6 @@ class MarkerSettings(_Section):
             raise ValueError("must not be empty (Cortex needs a record title)")
         return template
 
-    @field_validator("record")
-    @classmethod
-    def _record_needed(cls, record: bool, info: ValidationInfo) -> bool:
-        """``enabled`` is validated first (field order), so it is in ``info.data``."""
-        if info.data.get("enabled") and not record:
-            raise ValueError(
-                "must be true when markers.enabled is true (Cortex 2.x accepts "
-                "injectMarker only while a record is open in the session)"
-            )
-        return record
-
 
 RECORD_TITLE_PLACEHOLDERS = frozenset({"headset", "date", "time"})
 
@@ -437,7 +407,6 @@ EMOGG_CHANNELS = (
 EMOGG_EMOTIONS = (
     "exaltation", "focus", "shock", "seriousness", "fatigue", "disgust", "overwhelming",
 )  # fmt: skip
-EMOGG_CREDENTIAL_NAME = "emogg_token"
 """Name of the systemd credential holding the Emogg API token."""
 _EMOTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
@@ -494,7 +463,7 @@ class EmoggSettings(_Section):
         carries a stream key, so no message shows more than its scheme."""
         text = uri.get_secret_value()
         if text:
-            from bridge.sources.emogg_protocol import check_stream_uri
+            from bridge.sources.emogg.protocol import check_stream_uri
 
             check_stream_uri(text)
         return uri
@@ -617,449 +586,3 @@ def may_match_several(patterns: Sequence[str]) -> bool:
     """Whether ``cortex.headsets`` can select more than one headset (then names and OSC
     addresses carry the headset id)."""
     return _may_match_several(patterns)
-
-
-# --- sections and keys, derived from the models -------------------------------------------
-
-
-def _section_models() -> dict[str, type[BaseModel]]:
-    """Section name -> model class, read from :class:`Settings` so new sections need no code here."""
-    sections: dict[str, type[BaseModel]] = {}
-    for name, info in Settings.model_fields.items():
-        annotation = info.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            sections[name] = annotation
-    return sections
-
-
-def setting_keys() -> list[str]:
-    """Every dotted key (``cortex.url`` ...), in declaration order."""
-    return [
-        f"{section}.{key}"
-        for section, model in _section_models().items()
-        for key in model.model_fields
-    ]
-
-
-def env_var_name(dotted_key: str) -> str:
-    """``cortex.url`` -> ``CORTEX_BRIDGE_CORTEX__URL``."""
-    section, key = dotted_key.split(".", 1)
-    return f"{ENV_PREFIX}{section.upper()}{ENV_NESTED_DELIMITER}{key.upper()}"
-
-
-def _field(dotted_key: str) -> FieldInfo | None:
-    section, _, key = dotted_key.partition(".")
-    model = _section_models().get(section)
-    return model.model_fields.get(key) if model else None
-
-
-def _secret_keys() -> frozenset[str]:
-    """Dotted keys whose values must never be shown (every ``SecretStr`` field)."""
-    return frozenset(k for k in setting_keys() if (f := _field(k)) and f.annotation is SecretStr)
-
-
-# --- environment ----------------------------------------------------------------------------
-
-
-class _MappingEnvSource(EnvSettingsSource):
-    """pydantic-settings' environment source, fed from a given mapping.
-
-    List values are JSON (``["eeg","met"]``) or comma-separated (``eeg,met``); malformed
-    JSON is passed through as text so that validation reports it against the key.
-    """
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        self._environ = environ
-        super().__init__(settings_cls)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return {name.lower(): value for name, value in self._environ.items() if value}
-
-    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                return json.loads(text)
-            except ValueError:
-                return value
-        return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def _scan_environ(environ: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str], list[str]]:
-    """Split ``CORTEX_BRIDGE_*`` variables into known ones and problems.
-
-    Returns ``(known variables, dotted key -> variable name, problem lines)``. Empty
-    variables count as unset (systemd's ``Environment=NAME=`` idiom).
-    """
-    sections = _section_models()
-    known: dict[str, str] = {}
-    origin: dict[str, str] = {}
-    problems: list[str] = []
-    for name, value in environ.items():
-        if not name.upper().startswith(ENV_PREFIX) or not value:
-            continue
-        section, sep, key = name[len(ENV_PREFIX) :].lower().partition(ENV_NESTED_DELIMITER)
-        if not sep or section not in sections or not key:
-            problems.append(
-                f"{name}: not a setting (expected {ENV_PREFIX}<SECTION>{ENV_NESTED_DELIMITER}"
-                f"<KEY> with a section of {', '.join(sections)})"
-            )
-        elif key not in sections[section].model_fields:
-            problems.append(f"{section}.{key}: unknown key (from {name})")
-        else:
-            known[name] = value
-            origin[f"{section}.{key}"] = name
-    return known, origin, problems
-
-
-# --- the file -------------------------------------------------------------------------------
-
-_TOML_POSITION = re.compile(
-    r"^(?P<msg>.*?)\s*\(at (?:line (?P<line>\d+), column (?P<col>\d+)|(?P<end>end of document))\)$"
-)
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    """The file's tables, with relative paths made relative to the file's directory."""
-    shown = f"config file {path}"
-    if not path.exists():
-        raise ConfigError([f"{shown}: not found"])
-    if not path.is_file():
-        raise ConfigError([f"{shown}: not a regular file"])
-    try:
-        data = TomlConfigSettingsSource(Settings, toml_file=path)()
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{shown}: {_toml_error(exc)}"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([f"{shown}: not UTF-8 text"]) from None
-    except OSError as exc:
-        raise ConfigError([f"{shown}: cannot read: {exc.strerror or exc}"]) from None
-    _anchor_paths(data, path.parent)
-    return data
-
-
-def _toml_error(exc: tomllib.TOMLDecodeError) -> str:
-    """``line 3: <message> (column 5)`` from tomllib's ``<message> (at line 3, column 5)``."""
-    text = str(exc)
-    match = _TOML_POSITION.match(text)
-    if not match:
-        return text
-    if match["end"]:
-        return f"at end of file: {match['msg']}"
-    return f"line {match['line']}: {match['msg']} (column {match['col']})"
-
-
-def _anchor_paths(data: dict[str, Any], directory: Path) -> None:
-    """A relative path in a config file means next to that file, whatever the working dir."""
-    for section_name, keys in (("cortex", _PATH_KEYS), ("emogg", ("token_file",))):
-        section = data.get(section_name)
-        if not isinstance(section, dict):
-            continue
-        for key in keys:
-            value = section.get(key)
-            if isinstance(value, str) and value:
-                path = Path(value).expanduser()
-                section[key] = str(path if path.is_absolute() else directory / path)
-
-
-def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` updated with ``top``, tables merged key by key."""
-    merged = dict(base)
-    for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-# --- error messages -------------------------------------------------------------------------
-
-_EXPECTED = {
-    "bool_parsing": "expected true or false",
-    "bool_type": "expected true or false",
-    "int_parsing": "expected an integer",
-    "int_type": "expected an integer",
-    "int_from_float": "expected an integer",
-    "float_parsing": "expected a number",
-    "float_type": "expected a number",
-    "finite_number": "expected a finite number",
-    "string_type": "expected a string",
-    "list_type": "expected a list",
-    "tuple_type": "expected a list",
-    "model_type": "expected a table",
-    "model_attributes_type": "expected a table",
-    "dict_type": "expected a table",
-}
-
-
-def _show(value: object) -> str:
-    """A value as the operator wrote it (TOML spelling for booleans), kept short."""
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, Mapping):
-        text = "a table"
-    else:
-        text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _dotted(loc: Iterable[int | str]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _describe(error: Mapping[str, Any], secret: bool) -> str:
-    """The text after ``key:`` for one pydantic error; inputs of secret fields never appear."""
-    kind = error["type"]
-    ctx = error.get("ctx") or {}
-    got = "" if secret or "input" not in error else f", got {_show(error['input'])}"
-    if kind in _EXPECTED:
-        return _EXPECTED[kind] + got
-    if kind == "literal_error":
-        return f"expected {ctx.get('expected', 'one of the allowed values')}{got}"
-    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        words = {
-            "greater_than": "greater than",
-            "greater_than_equal": "at least",
-            "less_than": "less than",
-            "less_than_equal": "at most",
-        }
-        bound = next(iter(ctx.values()), "?")
-        bound = f"{bound:g}" if isinstance(bound, float) else bound
-        return f"must be {words[kind]} {bound}{got}"
-    if kind == "value_error":
-        return str(error["msg"]).removeprefix("Value error, ")
-    if secret:
-        return "invalid value"
-    return str(error["msg"]) + got
-
-
-def _format_error(
-    error: Mapping[str, Any], origin: Mapping[str, str], secrets: frozenset[str]
-) -> str:
-    loc = tuple(error["loc"])
-    key = _dotted(loc)
-    if not loc:
-        # model validators name their keys themselves ("lsl.name_template: ...")
-        return _describe(error, secret=True)
-    section_key = ".".join(str(p) for p in loc[:2])
-    secret = section_key in secrets
-    if error["type"] == "extra_forbidden":
-        if len(loc) == 1 and not isinstance(error.get("input"), Mapping):
-            text = f"unknown key (settings belong in a section: {', '.join(_section_models())})"
-        else:
-            text = "unknown section" if len(loc) == 1 else "unknown key"
-    else:
-        text = _describe(error, secret)
-    source = origin.get(section_key)
-    if source and error["type"] in ("list_type", "tuple_type"):
-        text = text.replace("expected a list", "expected a JSON list or comma-separated values")
-    return f"{key}: {text}" + (f" (from {source})" if source else "")
-
-
-def _problems(exc: ValidationError, origin: Mapping[str, str]) -> list[str]:
-    """One line per validation error; see the module docstring for why not ``str(exc)``."""
-    secrets = _secret_keys()
-    return [_format_error(e, origin, secrets) for e in exc.errors(include_url=False)]
-
-
-def _validate(data: Mapping[str, Any], origin: Mapping[str, str]) -> Settings:
-    try:
-        return Settings(**data)
-    except ValidationError as exc:
-        raise ConfigError(_problems(exc, origin)) from None
-
-
-# --- public API -----------------------------------------------------------------------------
-
-
-def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Settings from the TOML file at ``path`` (if any), overridden by ``environ``.
-
-    ``environ`` defaults to ``os.environ``. Raises :class:`ConfigError` with one line
-    per problem, each naming the dotted key (and the variable, if the value came from
-    the environment). Relative paths in the file are relative to the file's directory.
-    """
-    env = os.environ if environ is None else environ
-    known, origin, problems = _scan_environ(env)
-    file_data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            file_data = _read_toml(Path(path))
-        except ConfigError as exc:
-            raise ConfigError(exc.problems + problems) from None
-    env_data = _MappingEnvSource(Settings, known)()
-    try:
-        settings = _validate(_deep_merge(file_data, env_data), origin)
-    except ConfigError as exc:
-        raise ConfigError(problems + exc.problems) from None
-    if problems:
-        raise ConfigError(problems)
-    return settings
-
-
-def apply_overrides(settings: Settings, overrides: Mapping[str, object]) -> Settings:
-    """``settings`` with dotted keys replaced (command-line flags beat file and env).
-
-    The result is validated like everything else; an invalid or unknown key raises
-    :class:`ConfigError` naming it.
-    """
-    data: dict[str, Any] = settings.model_dump()
-    origin: dict[str, str] = {}
-    problems: list[str] = []
-    for dotted, value in overrides.items():
-        section, _, key = dotted.partition(".")
-        if _field(dotted) is None:
-            problems.append(f"{dotted}: unknown key")
-            continue
-        data[section] = {**data[section], key: value}
-        origin[dotted] = "the command line"
-    if problems:
-        raise ConfigError(problems)
-    return _validate(data, origin)
-
-
-def resolve_client_secret(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
-    """The client secret: the configured value, else ``client_secret_file``, else the
-    systemd credential ``$CREDENTIALS_DIRECTORY/client_secret``.
-
-    A trailing newline in a file is stripped (editors and ``echo`` add one). Raises
-    :class:`ConfigError` naming the key when there is no secret or a file can't be read;
-    the secret itself never appears in a message.
-    """
-    cortex = settings.cortex
-    return _resolve_secret(cortex.client_secret.get_secret_value(), cortex.client_secret_file,
-                           "cortex.client_secret", CREDENTIAL_NAME, environ)
-
-
-def _resolve_secret(
-    value: str, file: str | None, key: str, credential: str,
-    environ: Mapping[str, str] | None,
-) -> str:
-    """``value``, else the file ``<key>_file`` names, else the systemd credential
-    ``$CREDENTIALS_DIRECTORY/<credential>``; a :class:`ConfigError` naming every way
-    to set it when none is there."""
-    if value:
-        return value
-    if file:
-        return _read_secret(Path(file), f"{key}_file")
-    env = os.environ if environ is None else environ
-    credentials = env.get("CREDENTIALS_DIRECTORY")
-    if credentials:
-        candidate = Path(credentials) / credential
-        if candidate.exists():
-            return _read_secret(candidate, f"{key} (systemd credential)")
-    raise ConfigError(
-        [
-            f"{key}: not set (set {key}, {key}_file, {env_var_name(key)}, "
-            f"or a systemd credential named {credential})"
-        ]
-    )
-
-
-def _read_secret(path: Path, key: str) -> str:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError([f"{key}: {path}: not found"]) from None
-    except OSError as exc:
-        raise ConfigError([f"{key}: {path}: cannot read: {exc.strerror or 'error'}"]) from None
-    try:
-        secret = raw.decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError:
-        raise ConfigError([f"{key}: {path}: not UTF-8 text"]) from None
-    if not secret:
-        raise ConfigError([f"{key}: {path}: is empty"])
-    return secret
-
-
-def preflight(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
-    """What ``run`` and ``check`` need beyond a valid file: credentials and a readable CA.
-
-    Kept out of :func:`load_settings` so that example configs (which name paths on a
-    production machine) load anywhere. Raises :class:`ConfigError` listing every problem.
-    """
-    problems: list[str] = []
-    if not settings.cortex.client_id:
-        problems.append(
-            "cortex.client_id: not set (set it in the config file or "
-            f"{env_var_name('cortex.client_id')})"
-        )
-    try:
-        resolve_client_secret(settings, environ)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-    ca_file = settings.cortex.ca_file
-    if ca_file and not os.access(ca_file, os.R_OK):
-        reason = "not found" if not Path(ca_file).exists() else "not readable"
-        problems.append(f"cortex.ca_file: {ca_file}: {reason}")
-    problems.extend(emogg_problems(settings, environ))
-    if problems:
-        raise ConfigError(problems)
-
-
-def emogg_problems(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
-    """What an enabled Emogg source needs before it starts: a token and a stream (or a
-    session to follow). Empty when ``emogg.enabled`` is false."""
-    emogg = settings.emogg
-    if not emogg.enabled:
-        return []
-    problems: list[str] = []
-    try:
-        resolve_emogg_token(emogg, environ)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-    if not emogg.session_id and not emogg.stream_uri.get_secret_value():
-        problems.append(
-            "emogg.stream_uri: not set (the rtmp://, rtsp:// or rtmps:// stream Emogg should "
-            "analyse), or set emogg.session_id to follow an existing session"
-        )
-    return problems
-
-
-def resolve_emogg_token(emogg: EmoggSettings, environ: Mapping[str, str] | None = None) -> str:
-    """The Emogg API token: ``emogg.token``, else ``emogg.token_file``, else the systemd
-    credential ``$CREDENTIALS_DIRECTORY/emogg_token``. Never part of a message."""
-    return _resolve_secret(emogg.token.get_secret_value().strip(), emogg.token_file,
-                           "emogg.token", EMOGG_CREDENTIAL_NAME, environ)
-
-
-def secret_file_warnings(path: Path) -> list[str]:
-    """A warning if ``path`` holds a secret and group or others may read it.
-
-    ``path`` is a config file (it holds a secret when ``cortex.client_secret`` is set in
-    it) or a secret file (anything that is not a cortex-bridge config). No warning for a
-    missing file or on Windows, where mode bits mean nothing. The secret is never read
-    into the message.
-    """
-    if os.name == "nt":
-        return []
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return []
-    if not mode & (stat.S_IRGRP | stat.S_IROTH) or not _holds_secret(path):
-        return []
-    return [
-        f"{path} holds a secret and is readable by group or others "
-        f"(mode {stat.S_IMODE(mode):04o}); restrict it with: chmod go-rwx {path}"
-    ]
-
-
-def _holds_secret(path: Path) -> bool:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return True  # not a TOML config: a raw secret file (or unreadable: assume the worst)
-    if not any(isinstance(data.get(s), dict) for s in _section_models()):
-        return True
-    cortex = data.get("cortex")
-    emogg = data.get("emogg")
-    return (isinstance(cortex, dict) and bool(cortex.get("client_secret"))) or (
-        isinstance(emogg, dict) and bool(emogg.get("token"))
-    )
