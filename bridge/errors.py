@@ -27,7 +27,10 @@ class BridgeError(Exception):
 class Transient(BridgeError):
     """A failure of the outside world that a new attempt may cure (a lost connection, an
     error answer, an answer of the wrong shape): :func:`bridge.supervise.classify` retries
-    these, and every other :class:`BridgeError` ends the bridge."""
+    these, and every other :class:`BridgeError` ends the bridge. ``retry_after``: the
+    peer asked us to wait at least this long."""
+
+    retry_after: float = 0.0
 
 
 class ConfigError(BridgeError):

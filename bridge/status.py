@@ -16,7 +16,6 @@ from typing import TextIO
 class StreamStats:
     headset: str
     stream: str
-    outlet: str = ""
     samples: int = 0
     dropped: int = 0
     interpolated: int = 0

@@ -51,7 +51,16 @@ Outcome = Retry | Fatal
 
 
 def describe(exc: BaseException) -> str:
-    """``Type: message`` for a log line (our exceptions carry no secrets)."""
+    """One line for a log (our exceptions carry no secrets): what the server said for a
+    refused handshake or a close, else ``Type: message``."""
+    if isinstance(exc, InvalidStatus):
+        return f"handshake refused with HTTP {exc.response.status_code}"
+    if isinstance(exc, ConnectionClosed):
+        rcvd = exc.rcvd
+        if rcvd is None:
+            return "connection lost (no close frame)"
+        return f"closed by the server (code {rcvd.code}" + (
+            f", {rcvd.reason})" if rcvd.reason else ")")
     text = str(exc)
     return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
 
@@ -59,6 +68,10 @@ def describe(exc: BaseException) -> str:
 def _as_bridge_error(exc: BaseException) -> BridgeError:
     assert isinstance(exc, BridgeError)
     return exc
+
+
+def _retry_after(exc: BaseException) -> float:
+    return exc.retry_after if isinstance(exc, Transient) else 0.0
 
 
 def _handshake(exc: BaseException) -> Outcome:
@@ -70,7 +83,7 @@ def _handshake(exc: BaseException) -> Outcome:
 # First match wins: the order goes from the most to the least specific type.
 RULES: tuple[tuple[type[BaseException], Callable[[BaseException], Outcome]], ...] = (
     (Reconnect, lambda exc: Retry(str(exc), at_once=True)),
-    (Transient, lambda exc: Retry(describe(exc))),  # lost connection, Cortex errors, shapes
+    (Transient, lambda exc: Retry(describe(exc), min_delay=_retry_after(exc))),
     (BridgeError, lambda exc: Fatal(_as_bridge_error(exc))),  # refused credentials, config
     (InvalidHandshake, _handshake),  # includes InvalidStatus
     (InvalidURI, lambda exc: Retry(describe(exc))),
@@ -136,9 +149,12 @@ class Supervisor:
         self,
         attempt: Callable[[], Awaitable[None]],
         before: Callable[[], float] | None = None,
+        *,
+        until_done: bool = False,
     ) -> None:
         """``before()`` runs ahead of each attempt and may return a delay to wait first
-        (a connection rate limit)."""
+        (a connection rate limit). With ``until_done`` an attempt that returns ends the
+        loop (a call to repeat until it works); otherwise the attempt is started again."""
         while not self._stop.is_set():
             if before is not None:
                 wait = before()
@@ -168,5 +184,7 @@ class Supervisor:
                 await pause(delay, *self._events)
             else:
                 self.backoff.reset()
+                if until_done:
+                    return
                 if not self._stop.is_set():
                     await pause(self.backoff.next_delay(), *self._events)

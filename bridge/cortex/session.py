@@ -336,7 +336,6 @@ class HeadsetSession:
             )
         outlet = host.registry.get_or_create(plan, headset)
         stats = host.board.stream(headset.id, sub.stream)
-        stats.outlet = outlet.name
         stats.state = "streaming"
         routes.pipelines[sub.stream] = StreamPipeline(
             plan,

@@ -94,3 +94,23 @@ async def test_a_stop_ends_the_loop_quietly_even_while_failing() -> None:
         raise OSError("down")
 
     await asyncio.wait_for(supervisor.run(attempt), 2.0)  # the 10 s backoff is cut short
+
+
+async def test_until_done_returns_after_the_first_success_and_honours_retry_after() -> None:
+    from bridge.errors import Transient
+
+    stop = asyncio.Event()
+    delays: list[float] = []
+    busy = Transient("503 no free worker")
+    busy.retry_after = 0.05
+    outcomes: list[BaseException | None] = [busy, None]
+
+    async def attempt() -> None:
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+
+    supervisor = Supervisor(Backoff(initial=0.01, cap=0.01), stop, stable_after=60.0,
+                            on_retry=lambda outcome, delay: delays.append(delay))
+    await asyncio.wait_for(supervisor.run(attempt, until_done=True), 2.0)
+    assert outcomes == [] and delays == [pytest.approx(0.05)]

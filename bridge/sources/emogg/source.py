@@ -30,12 +30,11 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from bridge.backoff import Backoff
 from bridge.clock import EpochOffsetTracker, epoch_from_emogg
 from bridge.config import EmoggSettings, resolve_emogg_token
-from bridge.errors import AuthError, BridgeError
+from bridge.errors import AuthError, BridgeError, Transient
 from bridge.outputs.lsl import OutletClosedError, OutletNaming, OutletRegistry
 from bridge.pipeline import HeadsetClock, StreamPipeline
 from bridge.sources import SinkFactory
@@ -61,6 +60,7 @@ from bridge.sources.emogg.protocol import (
 )
 from bridge.sources.emogg.rest import EmoggHttpError, EmoggRest
 from bridge.status import StatusBoard
+from bridge.supervise import Retry, Supervisor, describe
 
 __all__ = ["EmoggAuthError", "EmoggSessionError", "EmoggSource"]
 
@@ -95,8 +95,25 @@ class EmoggSessionError(BridgeError):
     """Emogg refused to create or find the session for a reason retrying cannot fix."""
 
 
-class _Retry(Exception):
+class _Retry(Transient):
     """This connection is unusable; reconnect after a backoff delay."""
+
+
+class EmoggBusy(Transient):
+    """Emogg answered with a status that may pass (busy, no free worker)."""
+
+
+def _session_failure(exc: EmoggHttpError, following: bool) -> BridgeError:
+    """What an HTTP refusal of the session calls for: a refused token and a refusal no
+    retry can change end the bridge; the rest is retried, no sooner than Emogg asks."""
+    if exc.status == 401:
+        return EmoggAuthError(TOKEN_REFUSED.format(status=401, message=exc.message))
+    if exc.status not in RETRY_STATUSES:
+        return EmoggSessionError(_refusal(exc, following))
+    busy = EmoggBusy(f"{exc.method} {exc.path.split('/')[1]}: {exc.status} "
+                     f"{STATUS_MEANING.get(exc.status, 'server error')} ({exc.message})")
+    busy.retry_after = exc.retry_after or 0.0
+    return busy
 
 
 class EmoggSource:
@@ -174,7 +191,6 @@ class EmoggSource:
             for plan in plans:
                 outlet = self.registry.get_or_create(plan, self.headset, self.naming)
                 stats = self.board.stream(self.headset.id, plan.stream)
-                stats.outlet = outlet.name
                 stats.state = "waiting"
                 sinks = self.osc.sinks_for(plan, self.headset) if self.osc is not None else ()
                 self.routes.setdefault(channel, []).append(
@@ -187,39 +203,35 @@ class EmoggSource:
     # ------------------------------------------------------------- session
 
     async def _open_session(self, rest: EmoggRest, stop: asyncio.Event) -> str | None:
+        """Create (or find) the session, retrying what Emogg says may pass (busy, no
+        worker); a refused token or session ends the bridge."""
         s = self.settings
-        backoff = Backoff(initial=1.0, cap=s.reconnect_max_delay)
-        while not stop.is_set():
+        found: list[str] = []
+
+        async def attempt() -> None:
             try:
                 if s.session_id:
                     session = await rest.get_session(s.session_id)
                     log.info("following Emogg session %s (%s, worker %s)", session["_id"],
                              session.get("state", "?"), _worker_state(session))
-                    return str(session["_id"])
-                session = await rest.create_session(
-                    s.session_name, s.stream_uri.get_secret_value()
-                )
-                self.created_session = True
-                log.info("Emogg session %s created (%s, worker %s)", session["_id"],
-                         session.get("state", "?"), _worker_state(session))
-                return str(session["_id"])
+                else:
+                    session = await rest.create_session(
+                        s.session_name, s.stream_uri.get_secret_value()
+                    )
+                    self.created_session = True
+                    log.info("Emogg session %s created (%s, worker %s)", session["_id"],
+                             session.get("state", "?"), _worker_state(session))
             except EmoggHttpError as exc:
-                if exc.status == 401:
-                    raise EmoggAuthError(
-                        TOKEN_REFUSED.format(status=401, message=exc.message)
-                    ) from None
-                if exc.status not in RETRY_STATUSES:
-                    raise EmoggSessionError(_refusal(exc, bool(s.session_id))) from None
-                delay = max(backoff.next_delay(), exc.retry_after or 0.0)
-                log.warning("Emogg %s %s: %d %s (%s); retrying in %.1f s", exc.method,
-                            exc.path.split("/")[1], exc.status,
-                            STATUS_MEANING.get(exc.status, "server error"), exc.message, delay)
-            except (OSError, TimeoutError) as exc:
-                delay = backoff.next_delay()
-                log.warning("Emogg API at %s unreachable (%s); retrying in %.1f s",
-                            s.api_url, _describe(exc), delay)
-            await _sleep(stop, delay)
-        return None
+                raise _session_failure(exc, following=bool(s.session_id)) from None
+            found.append(str(session["_id"]))
+
+        supervisor = Supervisor(
+            Backoff(initial=1.0, cap=s.reconnect_max_delay), stop, stable_after=float("inf"),
+            on_retry=lambda outcome, delay: log.warning(
+                "Emogg API at %s: %s; retrying in %.1f s", s.api_url, outcome.reason, delay),
+        )
+        await supervisor.run(attempt, until_done=True)
+        return found[0] if found else None
 
     async def _stop_session(self, rest: EmoggRest, session_id: str) -> None:
         try:
@@ -235,43 +247,38 @@ class EmoggSource:
                             session_id, exc.status, exc.message)
         except (OSError, TimeoutError) as exc:
             log.warning("could not stop Emogg session %s (%s); stop it in Emogg",
-                        session_id, _describe(exc))
+                        session_id, describe(exc))
 
     # -------------------------------------------------------------- follow
 
     async def _follow(self, session_id: str, stop: asyncio.Event) -> None:
+        """Keep a WebSocket subscribed to the session until ``stop``, reconnecting through
+        :class:`~bridge.supervise.Supervisor` within Emogg's connection limit."""
         s = self.settings
         status = self.board.headset(s.source_id)
-        backoff = Backoff(initial=0.5, cap=s.reconnect_max_delay)
-        while not stop.is_set():
+
+        def within_limit() -> float:
             wait = self._connection_window.delay(time.monotonic())
             if wait > 0:
                 log.warning("Emogg connection limit (%d a minute) reached; waiting %.1f s",
                             CONNECTIONS_PER_WINDOW, wait)
-                await _sleep(stop, wait)
-                continue
-            self._connection_window.record(time.monotonic())
-            started = time.monotonic()
-            status.state = "connecting"
-            try:
-                await self._connection(session_id, stop)
-            except EmoggAuthError:
-                raise
-            except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClosed,
-                    _Retry) as exc:
-                if stop.is_set():
-                    break
-                if time.monotonic() - started > STABLE_CONNECTION_S:
-                    backoff.reset()
-                delay = backoff.next_delay()
-                if isinstance(exc, InvalidStatus) and exc.response.status_code == 429:
-                    delay = max(delay, 5.0)
-                status.state = "reconnecting"
-                for stats in self._all_stats():
-                    stats.state = "reconnecting"
-                log.warning("Emogg WebSocket %s: %s; reconnecting in %.1f s",
-                            s.ws_url, _describe(exc), delay)
-                await _sleep(stop, delay)
+            else:
+                self._connection_window.record(time.monotonic())
+                status.state = "connecting"
+            return wait
+
+        def reconnecting(outcome: Retry, delay: float) -> None:
+            status.state = "reconnecting"
+            for stats in self._all_stats():
+                stats.state = "reconnecting"
+            log.warning("Emogg WebSocket %s: %s; reconnecting in %.1f s",
+                        s.ws_url, outcome.reason, delay)
+
+        supervisor = Supervisor(
+            Backoff(initial=0.5, cap=s.reconnect_max_delay), stop,
+            stable_after=STABLE_CONNECTION_S, on_retry=reconnecting,
+        )
+        await supervisor.run(lambda: self._connection(session_id, stop), before=within_limit)
 
     async def _connection(self, session_id: str, stop: asyncio.Event) -> None:
         s = self.settings
@@ -431,11 +438,6 @@ class EmoggSource:
 # ------------------------------------------------------------------ helpers
 
 
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
-
-
 def _worker_state(session: Mapping[str, Any]) -> str:
     meta = session.get("meta")
     state = meta.get("workerState") if isinstance(meta, Mapping) else None
@@ -457,18 +459,3 @@ def _close_text(ws: ClientConnection) -> str:
     if code is None:
         return "no close frame"
     return f"code {code}" + (f", {reason}" if reason else "")
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, InvalidStatus):
-        return f"handshake refused with HTTP {exc.response.status_code}"
-    if isinstance(exc, ConnectionClosed):
-        rcvd = exc.rcvd
-        if rcvd is None:
-            return "connection lost (no close frame)"
-        return f"closed by the server (code {rcvd.code}" + (
-            f", {rcvd.reason})" if rcvd.reason else ")"
-        )
-    text = str(exc)
-    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
-
