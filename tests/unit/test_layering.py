@@ -26,6 +26,8 @@ PURE = (
     "bridge.cortex.protocol",
     "bridge.cortex.lifecycle",
     "bridge.outputs.osc_codec",
+    "bridge.outputs.osc_layout",
+    "bridge.sources.emogg.protocol",
     "bridge.simulator.service",
 )
 IO_MODULES = ("asyncio", "websockets", "pylsl", "socket", "ssl", "threading", "selectors",
