@@ -151,7 +151,18 @@ def mermaid(table: Mapping[tuple[S, E], S], initial: S) -> str:
     lines = ["stateDiagram-v2", f"    [*] --> {_node(initial)}"]
     for (source, event), target in table.items():
         lines.append(f"    {_node(source)} --> {_node(target)}: {event.value}")
+    sources = {source for source, _ in table}
+    for end in dict.fromkeys(target for target in table.values() if target not in sources):
+        lines.append(f"    {_node(end)} --> [*]")
     return "\n".join(lines)
+
+
+def diagrams() -> dict[str, str]:
+    """The diagrams ``docs/architecture.md`` embeds, by the name of their marker."""
+    return {
+        "connection": mermaid(CONNECTION_TRANSITIONS, ConnectionState.DISCONNECTED),
+        "headset": mermaid(HEADSET_TRANSITIONS, HeadsetState.WAITING),
+    }
 
 
 def _node(state: StrEnum) -> str:
