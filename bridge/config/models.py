@@ -33,6 +33,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from bridge.config.uris import check_stream_uri
+
 ENV_PREFIX = "CORTEX_BRIDGE_"
 ENV_NESTED_DELIMITER = "__"
 
@@ -463,8 +465,6 @@ class EmoggSettings(_Section):
         carries a stream key, so no message shows more than its scheme."""
         text = uri.get_secret_value()
         if text:
-            from bridge.sources.emogg.protocol import check_stream_uri
-
             check_stream_uri(text)
         return uri
 

@@ -18,7 +18,6 @@ from bridge.cortex.protocol import CortexError
 from bridge.cortex.session import HeadsetSession
 from bridge.cortex.source import CortexSource
 from bridge.errors import ExitCode
-from bridge.markers import MarkerService
 from bridge.outputs.lsl import OutletNaming, OutletRegistry, source_id_for
 from bridge.selection import CONNECTED, select_headsets
 from bridge.status import StatusBoard
@@ -32,7 +31,6 @@ async def check(settings: Settings, out: TextIO | None = None) -> int:
     registry = OutletRegistry(OutletNaming(settings.lsl.name_template))
     source = CortexSource(
         settings, resolve_client_secret(settings), board=StatusBoard(), registry=registry,
-        markers=MarkerService(settings.markers, registry),
     )
     problems: list[str] = []
     conn = source.connection()

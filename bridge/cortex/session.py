@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import pylsl
@@ -41,9 +41,8 @@ from bridge.cortex.lifecycle import (
 )
 from bridge.cortex.protocol import ACTIVATION_ERRORS, CortexError, ErrorCode
 from bridge.cortex.router import Router, SessionRoutes
-from bridge.markers import MarkerService
 from bridge.outputs.lsl import OutletRegistry
-from bridge.pipeline import HeadsetClock, Sink, StreamPipeline
+from bridge.pipeline import HeadsetClock, MarkerHandler, Sink, StreamPipeline
 from bridge.selection import CONNECTED, DISCOVERED
 from bridge.status import StatusBoard
 from bridge.streams import HeadsetInfo, StreamPlan, build_plan
@@ -66,6 +65,43 @@ class SessionEnded(Exception):
     """The headset's session is gone (warning 0/1/103, headset lost, stall); start over."""
 
 
+class Markers(Protocol):
+    """What a session asks of the marker service (:class:`bridge.markers.MarkerService`
+    implements it; the application wires it in, so the Cortex source does not depend
+    on the markers package, which depends on the Cortex API)."""
+
+    def start_session(
+        self,
+        api: CortexApi,
+        session_id: str,
+        headset_id: str,
+        clock: HeadsetClock,
+        with_token: Any,
+        ready: Callable[[], bool] | None = None,
+    ) -> object: ...
+
+    def echo_handler(
+        self, headset: HeadsetInfo, clock: HeadsetClock, osc: Callable[[], Any]
+    ) -> MarkerHandler | None: ...
+
+    async def stop_records(self, api: CortexApi, session_ids: list[str]) -> None: ...
+
+
+class NoMarkers:
+    """Markers off (``check``, and a source built without them)."""
+
+    def start_session(self, *args: Any, **kwargs: Any) -> object:
+        return None
+
+    def echo_handler(
+        self, headset: HeadsetInfo, clock: HeadsetClock, osc: Callable[[], Any]
+    ) -> MarkerHandler | None:
+        return None
+
+    async def stop_records(self, api: CortexApi, session_ids: list[str]) -> None:
+        return None
+
+
 class SessionHost(Protocol):
     """What a session needs from its Cortex source (shared by all its headsets)."""
 
@@ -74,7 +110,7 @@ class SessionHost(Protocol):
     registry: OutletRegistry
     router: Router
     auth: Authorizer
-    markers: MarkerService
+    markers: Markers
     streaming: asyncio.Event
     clock_mode: str
     vocab: dict[str, list[str]]

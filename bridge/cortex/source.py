@@ -37,10 +37,11 @@ from bridge.cortex.session import (
     HEADSET_POLL_SECONDS,
     HEADSET_RETRY_SECONDS,
     HeadsetSession,
+    Markers,
+    NoMarkers,
     SessionEnded,
 )
 from bridge.errors import AuthError
-from bridge.markers import MarkerService
 from bridge.outputs.lsl import OutletRegistry
 from bridge.pipeline import Sink
 from bridge.selection import CONNECTED, select_headsets
@@ -90,14 +91,14 @@ class CortexSource:
         *,
         board: StatusBoard,
         registry: OutletRegistry,
-        markers: MarkerService,
+        markers: Markers | None = None,
         sinks: SinkFactory | None = None,
     ) -> None:
         cortex = settings.cortex
         self.settings = settings
         self.board = board
         self.registry = registry
-        self.markers = markers
+        self.markers: Markers = markers if markers is not None else NoMarkers()
         self.sinks = sinks
         self.auth = Authorizer(cortex.client_id, client_secret, cortex.license, cortex.debit)
         self.router = Router(board, WarningHooks(

@@ -22,7 +22,6 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
-from urllib.parse import urlsplit
 
 __all__ = [
     "CHANNELS",
@@ -33,7 +32,6 @@ __all__ = [
     "FREQUENCIES",
     "IDLE_LIMIT_S",
     "KNOWN_EMOTIONS",
-    "STREAM_URI_SCHEMES",
     "ErrorReply",
     "Event",
     "MessageError",
@@ -41,7 +39,6 @@ __all__ = [
     "Response",
     "SlidingWindow",
     "channel_key",
-    "check_stream_uri",
     "encode_request",
     "parse_message",
     "rest_error_message",
@@ -68,7 +65,6 @@ FREQUENCIES: Final[Mapping[str, int]] = {
 KNOWN_EMOTIONS: Final = (
     "exaltation", "focus", "shock", "seriousness", "fatigue", "disgust", "overwhelming",
 )  # fmt: skip
-STREAM_URI_SCHEMES: Final = ("rtmp", "rtsp", "rtmps")
 MAX_SESSION_NAME: Final = 256
 
 IDLE_LIMIT_S: Final = 65.0
@@ -88,25 +84,6 @@ def channel_key(channel: str, session_id: str, frequency: str) -> str:
     if channel == CHANNEL_WORKER_STATE:
         return session_id
     return f"{session_id}:{frequency}"
-
-
-def check_stream_uri(uri: str) -> str:
-    """The URI if Emogg can pull it (rtmp, rtsp or rtmps with a host); else ValueError.
-
-    The message names the scheme only: a stream URI often carries a stream key.
-    """
-    try:
-        parts = urlsplit(uri.strip())
-        host = parts.hostname
-    except ValueError:
-        raise ValueError("is not a valid URI") from None
-    scheme = parts.scheme.lower()
-    if scheme not in STREAM_URI_SCHEMES:
-        shown = f"scheme {scheme!r}" if scheme else "no scheme"
-        raise ValueError(f"must be an rtmp://, rtsp:// or rtmps:// URI (got {shown})")
-    if not host:
-        raise ValueError(f"must name a host ({scheme}://HOST/...)")
-    return uri.strip()
 
 
 # ---- messages -------------------------------------------------------------------------

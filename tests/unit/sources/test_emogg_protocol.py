@@ -14,6 +14,7 @@ from bridge.config import (
     load_settings,
     resolve_emogg_token,
 )
+from bridge.config.uris import check_stream_uri
 from bridge.errors import ConfigError
 from bridge.sources.emogg.catalog import (
     EMOGG_STREAMS,
@@ -32,7 +33,6 @@ from bridge.sources.emogg.protocol import (
     Response,
     SlidingWindow,
     channel_key,
-    check_stream_uri,
     encode_request,
     parse_message,
     rate_limit_reset,
