@@ -8,8 +8,9 @@ in that directory's README), and fills the gaps with the smallest documented ans
 
 How a transcript is replayed:
 
-- Each request is matched **by method** to the transcript's answers for that method, in
-  order; the last one repeats (a refusal stays a refusal until the user acts). The answer
+- Each request is matched **by method** (for ``createSession``/``updateSession`` also by
+  the requested ``status``: see :data:`MATCH_PARAMS`) to the transcript's answers for
+  that method, in order; the last one repeats (a refusal stays a refusal until the user acts). The answer
   is re-keyed to the request's id. ``subscribe`` picks the first unused answer that names
   one of the requested streams (or names none: an error), so one transcript can answer
   1.x's one-stream-per-request subscriptions.
@@ -67,6 +68,9 @@ METHOD_NOT_FOUND = {"code": -32601, "message": "Method not found."}
 METHOD_NOT_FOUND_V1 = {"code": -32601, "message": "The method does not exist / is not available."}
 REPLAY_TOKEN = "replay-token"  # not a secret: the server accepts any token
 JsonObject = dict[str, Any]
+# Methods whose answer depends on a parameter as well as the method: a refusal to
+# *activate* a session says nothing about opening one.
+MATCH_PARAMS: dict[str, tuple[str, ...]] = {"createSession": ("status",), "updateSession": ("status",)}
 
 
 # --------------------------------------------------------------------------- transcripts
@@ -78,6 +82,7 @@ class Entry:
 
     method: str
     answer: JsonObject  # the response message: {"result": ...} or {"error": ...}
+    request: JsonObject  # the params of the transcript's request (may be reconstructed)
     events: list[JsonObject] = field(default_factory=list)  # {"kind", "data"} in order
     used: bool = False
 
@@ -118,18 +123,19 @@ class Transcript:
         meta = json.loads(path.read_text(encoding="utf-8"))
         opening: list[JsonObject] = []
         answers: dict[str, list[Entry]] = {}
-        pending: dict[Any, str] = {}  # request id -> method of the latest such request
+        pending: dict[Any, JsonObject] = {}  # request id -> the latest such request
         current: Entry | None = None
         session_ids: set[str] = set(meta.get("session_ids", []))
         for message in meta["messages"]:
             kind, data = message["kind"], message["data"]
             if kind == "request":
-                pending[data.get("id")] = data["method"]
+                pending[data.get("id")] = data
             elif kind == "response":
-                method = pending.pop(data.get("id"), None)
-                if method is None:
+                request = pending.pop(data.get("id"), None)
+                if request is None:
                     raise ValueError(f"{path.name}: a response without its request: {data}")
-                current = Entry(method, data)
+                method = request["method"]
+                current = Entry(method, data, request.get("params") or {})
                 answers.setdefault(method, []).append(current)
                 session_ids.update(_session_ids_in_answer(method, data))
             elif kind in ("frame", "warning"):
@@ -384,7 +390,10 @@ class _Connection:
                 await self._send_events(follow, session)
 
     def _pick(self, method: str, params: JsonObject) -> Entry | None:
-        entries = self.server.transcript.answers.get(method)
+        entries = [
+            e for e in self.server.transcript.answers.get(method, [])
+            if all(e.request.get(k) == params.get(k) for k in MATCH_PARAMS.get(method, ()))
+        ]
         if not entries:
             return None
         if method == "subscribe":

@@ -148,7 +148,7 @@ _ERROR_ROWS: tuple[tuple[int, str, Action, str, str] | tuple[int, str, Action, s
      f"{_V1}; cortex_api.md §9.2 [T]", ExitCode.AUTH),
     (-32002, "INVALID_LICENSE", _F,
      "the EMOTIV cloud does not know the licence id: correct cortex.license or leave it empty",
-     f"{_A9} [D, O #130 #146 #184 #223]; {_M_G}; {_V1}", ExitCode.CONFIG),
+     f"{_A9} [D, O #130 #146 #184 #223]; {_M_G}; {_V1}; README exit code 3", ExitCode.AUTH),
     (-32003, "NO_INTERNET", _R,
      "Cortex cannot reach the EMOTIV cloud: check the internet connection of the computer "
      f"running {_LAUNCHER}; retrying", f"{_A9} [D]; {_M_G}; {_V1}"),
