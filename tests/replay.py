@@ -17,7 +17,9 @@ How a transcript is replayed:
 - What followed an answer in the transcript (data frames, warnings) is sent after that
   answer, in order, once. The frames that followed a ``subscribe`` then repeat, in a
   loop, until the session ends (warning 0/1, ``updateSession`` close, the connection
-  closes): a consumer that connects late still sees data.
+  closes): a consumer that connects late still sees data. Looped frames repeat their
+  ``COUNTER`` values, so the bridge may count (and log) dropped samples; tests of
+  streams with counters assert values, not the absence of drop warnings.
 - Frames and warnings before the first answer are sent as soon as the first client
   connects (warning 11 arrived like that).
 - Session ids: each ``createSession`` hands out a fresh id (Cortex does), also when the
