@@ -53,4 +53,4 @@ def apply_quirks(cfg: SimulatorConfig) -> SimulatorConfig:
         changes["headsets"] = [USB_HEADSET_SPEC, *cfg.headsets]
     if "eula-not-accepted" in quirks:
         changes["eula_accepted"] = False
-    return dataclasses.replace(cfg, **changes) if changes else cfg  # type: ignore[arg-type]
+    return dataclasses.replace(cfg, **changes)  # type: ignore[arg-type]

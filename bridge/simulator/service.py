@@ -11,6 +11,7 @@ Method handlers live in ``methods.py``; faults in ``faults.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import logging
@@ -188,7 +189,7 @@ class CortexService:
     token_param = "cortexToken"
 
     def __init__(self, config: SimulatorConfig, clock: Clock | None = None) -> None:
-        config = apply_quirks(config)
+        config = dataclasses.replace(apply_quirks(config))  # ours: faults change it
         if config.met_layout not in MET_LAYOUTS:
             raise ValueError(f"met layout must be one of {', '.join(MET_LAYOUTS)}")
         self.cfg = config
