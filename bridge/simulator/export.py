@@ -88,7 +88,7 @@ def _csv(
 
 
 def _fmt(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{v:.6g}"
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
 def _markers_json(stem: Path, markers: list[dict[str, Any]]) -> Path:
@@ -153,9 +153,8 @@ def _edf_file(path: Path, entry: dict[str, Any], arrays: Arrays, keys: list[str]
         n = int(rate) * seconds
         for j, col in enumerate(str(c) for c in arrays[f"{k}_cols"]):
             x = np.nan_to_num(arrays[k][:n, j])
-            lo, hi = float(x.min()), float(x.max())
-            if hi - lo < 1e-6:
-                lo, hi = lo - 1.0, hi + 1.0
+            # Whole units outward: EDF headers hold 8 characters per limit.
+            lo, hi = float(np.floor(x.min())) - 1.0, float(np.ceil(x.max())) + 1.0
             unit = (
                 "uV"
                 if k == "eeg"
