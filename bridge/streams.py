@@ -23,6 +23,7 @@ LSL conventions (types, units, MoCap channel types) from ``lsl_osc.md`` §1.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -901,6 +902,8 @@ def _getter(source: _Source) -> Callable[[Any], Any]:
     return get
 
 
+log = logging.getLogger("bridge.streams")
+
 # Distinct unknown action names remembered per plan; beyond this they are lumped.
 MAX_UNKNOWN_ACTION_NAMES: Final = 64
 OTHER_ACTIONS: Final = "<other>"
@@ -927,7 +930,7 @@ def _one_hot_extractor(
             power = 1.0 if power_at < 0 else _strict(values[power_at])
             channel = channel_of.get(action)
             if channel is None:
-                _count_unknown(unknown_actions, action)
+                _count_unknown(stream, unknown_actions, action)
             else:
                 sample[channel] = power
         return sample
@@ -935,8 +938,17 @@ def _one_hot_extractor(
     return extract
 
 
-def _count_unknown(counts: Counter[str], action: str) -> None:
+def _count_unknown(stream: str, counts: Counter[str], action: str) -> None:
+    """Count a frame's action that has no channel, and say so the first time each name
+    is seen: its power would otherwise vanish into an all-zero sample unnoticed."""
     if action in counts or len(counts) < MAX_UNKNOWN_ACTION_NAMES:
+        if action not in counts:
+            log.warning(
+                "%s frame carries the unknown action %r: no channel for it, the sample's "
+                "action channels stay 0 (counted in unknown_actions)",
+                stream,
+                action[:40],
+            )
         counts[action] += 1
     else:
         counts[OTHER_ACTIONS] += 1

@@ -20,6 +20,7 @@ from bridge.errors import ExitCode
 from bridge.simulator.config import DEFAULT_CLIENT_SECRET, SimulatorConfig
 from bridge.simulator.faults import parse_fault_spec
 from bridge.simulator.headsets import MET_LAYOUTS, parse_headset_spec
+from bridge.simulator.quirks import QUIRKS, parse_quirk
 from bridge.simulator.server import Simulator
 from bridge.simulator.signals import parse_signal
 from bridge.simulator.v1_wire import V1_PORT
@@ -149,8 +150,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     auth.add_argument(
         "--eula-not-accepted",
         action="store_true",
-        help="v1: the user has not accepted the EULA (-32041 until acceptLicense)",
+        help="the user has not accepted the EULA (-32041; v1: until acceptLicense)",
     )
+    auth.add_argument(
+        "--quirk", action="append", dest="quirks", default=[], type=_checked(parse_quirk),
+        metavar="NAME", help=f"reproduce a documented real-Cortex situation (repeatable): {', '.join(QUIRKS)}",
+    )  # fmt: skip
+    auth.add_argument(
+        "--state-dir", type=Path, metavar="DIR",
+        help="keep each user's profiles, records and subjects here across runs (default: in memory)",
+    )  # fmt: skip
+    auth.add_argument(
+        "--training-outcomes", default="succeeded", metavar="LIST",
+        help="outcome of each training in turn, cycled: succeeded,failed (default succeeded)",
+    )  # fmt: skip
+    auth.add_argument(
+        "--cloud-records", type=int, default=1, metavar="N",
+        help="records of the user made on another computer, not downloaded here (default 1)",
+    )  # fmt: skip
+    auth.add_argument(
+        "--post-processing", type=float, default=1.0, metavar="S",
+        help="seconds from stopRecord to warning 30 (warning 18 half-way; default 1)",
+    )  # fmt: skip
     auth.add_argument(
         "--debit-required",
         action="store_true",
@@ -270,7 +291,20 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         flood=args.flood,
         control=args.control,
         faults=list(args.faults),
+        quirks=list(args.quirks),
+        state_dir=args.state_dir,
+        training_outcomes=_outcomes(args.training_outcomes),
+        cloud_records=args.cloud_records,
+        post_processing_s=args.post_processing,
     )
+
+
+def _outcomes(text: str) -> tuple[str, ...]:
+    outcomes = tuple(o.strip() for o in text.split(",") if o.strip())
+    bad = [o for o in outcomes if o not in ("succeeded", "failed")]
+    if bad or not outcomes:
+        raise SystemExit(f"--training-outcomes: use succeeded/failed, not {bad or text!r}")
+    return outcomes
 
 
 def _banner(sim: Simulator) -> str:

@@ -54,3 +54,13 @@ class SimulatorConfig:
     control: bool = False  # accept simulator.* control methods on the WebSocket
     faults: list[str] = field(default_factory=list)  # scheduled faults "kind:k=v@T"
     tick_s: float = 0.01
+
+    quirks: list[str] = field(default_factory=list)  # see quirks.py
+    # Per-user persistent storage (profiles, records, subjects, opt-out); None: in memory.
+    state_dir: Path | None = None
+    # Outcome of each training in turn, cycled: "succeeded" or "failed" (poor signal).
+    training_outcomes: tuple[str, ...] = ("succeeded",)
+    post_processing_s: float = 1.0  # stopRecord -> warning 18, then 30 [U duration]
+    # Records of this user made on another computer, uploaded and not downloaded here
+    # (syncStatus "notDownloaded", the case requestToDownloadRecordData exists for).
+    cloud_records: int = 1

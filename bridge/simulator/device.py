@@ -79,6 +79,9 @@ class VirtualHeadset:
         self.eeg_rate = spec.eeg_rate or model.eeg_rate
         self.mems_rate = spec.mems_rate if spec.mems_rate is not None else model.mems_rate
         self.initial_status = spec.status
+        self.connected_by = spec.connected_by or model.connected_by
+        self.custom_name = ""
+        self.headband_position = model.headband_position
         self.status = STATUS_DISCOVERED
         self.powered = True
         self.lost = False  # switched off while connected: "connecting" until the timeout
@@ -93,6 +96,8 @@ class VirtualHeadset:
         self._eeg: signals.EegGenerator | None = None
         self._mot: signals.MotionGenerator | None = None
         self._row_cache: dict[tuple[str, int, int, float], list[tuple[int, list[Any]]]] = {}
+        # What the loaded profile lets the detections say (None: no profile loaded).
+        self.detection: signals.Detection | None = None
         self.flex_mappings: dict[str, str] | None = None
         if model.key == "flex":
             self.flex_mappings = {"CMS": "TP9", "DRL": "TP10"}
@@ -155,8 +160,8 @@ class VirtualHeadset:
         m = self.model
         status = STATUS_CONNECTING if self.lost else self.status
         obj: dict[str, Any] = {
-            "connectedBy": m.connected_by,
-            "customName": "",
+            "connectedBy": self.connected_by,
+            "customName": self.custom_name,
             "dongle": m.dongle,
             "firmware": m.firmware,
         }
@@ -164,7 +169,7 @@ class VirtualHeadset:
             obj["flexMappings"] = dict(self.flex_mappings)
         obj.update(
             {
-                "headbandPosition": m.headband_position,
+                "headbandPosition": self.headband_position,
                 "id": self.id,
                 "motionSensors": list(self.motion_sensors),
                 "sensors": list(self.sensors),
@@ -257,12 +262,14 @@ class VirtualHeadset:
     def _rows_com(
         self, k0: int, k1: int, rate: float, _: Sequence[str]
     ) -> list[tuple[int, list[Any]]]:
-        return [(k, signals.com_row(k / rate, self.seed, self.index)) for k in range(k0, k1)]
+        d = self.detection
+        return [(k, signals.com_row(k / rate, self.seed, self.index, d)) for k in range(k0, k1)]
 
     def _rows_fac(
         self, k0: int, k1: int, rate: float, _: Sequence[str]
     ) -> list[tuple[int, list[Any]]]:
-        return [(k, signals.fac_row(k / rate, self.seed, self.index)) for k in range(k0, k1)]
+        d = self.detection
+        return [(k, signals.fac_row(k / rate, self.seed, self.index, d)) for k in range(k0, k1)]
 
     def _rows_dev(
         self, k0: int, k1: int, rate: float, _: Sequence[str]

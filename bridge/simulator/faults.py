@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bridge.simulator import jsonrpc
+from bridge.simulator import cortex_warnings, jsonrpc
 from bridge.simulator.device import (
     COUNTER_STREAMS,
     STATUS_CONNECTED,
@@ -212,6 +212,45 @@ def refuse_connections(svc: CortexService, seconds: float) -> dict[str, Any]:
     return {"seconds": seconds}
 
 
+def send_warning(
+    svc: CortexService, code: int, message: Any, fields: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Any documented warning to every connection (cortex_warnings.py fills the docs'
+    message unless ``message`` is given)."""
+    if message is None:
+        h = svc.headsets[0] if svc.headsets else None
+        session = next(iter(svc.live_sessions()), None)
+        values = {
+            "user": svc.cfg.username, "client": svc.cfg.client_id,
+            "headset": h.id if h is not None else "", "session": session.id if session else "",
+            "profile": "", "record": "",
+        }  # fmt: skip
+        values.update({k: str(v) for k, v in fields.items() if v is not None})
+        message = cortex_warnings.render(code, values)
+    svc.broadcast_warning(code, message)
+    return {"code": code, "message": message}
+
+
+def set_login(svc: CortexService, logged_in: bool) -> dict[str, Any]:
+    """The user logs in (warning 2) or out (warning 3) in EMOTIV Launcher."""
+    svc.cfg.user_logged_in = logged_in
+    svc.broadcast_warning(
+        *(
+            (2, f"User {svc.cfg.username} has already logged in to Cortex.")
+            if logged_in
+            else (3, f"User {svc.cfg.username} has already logged out from Cortex.")
+        )
+    )
+    return {"loggedIn": logged_in}
+
+
+def accept_eula(svc: CortexService) -> dict[str, Any]:
+    """The user accepts the licence agreement in the Launcher: warning 17 (D)."""
+    svc.eula_accepted = True
+    svc.broadcast_warning(17, f"User {svc.cfg.username} has accepted the EULA via EMOTIV App")
+    return {"eulaAccepted": True}
+
+
 # ---- the table -----------------------------------------------------------------------
 
 
@@ -275,6 +314,19 @@ FAULTS: Mapping[str, FaultKind] = {
         (jsonrpc.num("seconds"),),
         lambda svc, p, req: refuse_connections(svc, float(p["seconds"])),
     ),
+    "warning": FaultKind(
+        (
+            jsonrpc.integer("code"),
+            jsonrpc.anything("message", False),
+            jsonrpc.s("headset", False),
+            jsonrpc.s("session", False),
+            jsonrpc.s("record", False),
+            jsonrpc.s("profile", False),
+        ),
+        lambda svc, p, req: send_warning(svc, int(p["code"]), p.get("message"), p),
+    ),
+    "login": FaultKind((jsonrpc.boolean("on"),), lambda svc, p, req: set_login(svc, bool(p["on"]))),
+    "accept_eula": FaultKind((), lambda svc, p, req: accept_eula(svc)),
     "stall": FaultKind(
         (jsonrpc.num("seconds"),),
         lambda svc, p, req: stall(
@@ -293,7 +345,7 @@ def apply(
         raise RpcError(
             Code.INVALID_PARAMS, f"Unknown fault kind {kind!r} (known: {', '.join(FAULTS)})."
         )
-    jsonrpc.check_params(fault.params, params)
+    jsonrpc.check_params(fault.params, params, strict=False)
     return {"kind": kind, **fault.run(svc, params, requester)}
 
 

@@ -230,9 +230,12 @@ class HeadsetSpec:
     mems_rate: float | None = None
     status: str = "discovered"
     motion: str | None = None
+    connected_by: str | None = None
 
 
-HEADSET_OPTIONS = ("id", "rate", "mems", "status", "motion")
+HEADSET_OPTIONS = ("id", "rate", "mems", "status", "motion", "conn")
+# headset object ``connectedBy`` values (cortex_api.md §3.2).
+CONNECTION_TYPES = ("dongle", "bluetooth", "usb cable", "extender")
 
 
 def parse_headset_spec(spec: str) -> HeadsetSpec:
@@ -266,4 +269,7 @@ def parse_headset_spec(spec: str) -> HeadsetSpec:
     hid = values.get("id")
     if hid is not None and not hid:
         raise ValueError("id must not be empty")
-    return HeadsetSpec(model, hid, eeg_rate, mems_rate, status, motion)
+    conn = values.get("conn")
+    if conn is not None and conn not in CONNECTION_TYPES:
+        raise ValueError(f"conn must be one of {', '.join(CONNECTION_TYPES)}")
+    return HeadsetSpec(model, hid, eeg_rate, mems_rate, status, motion, conn)

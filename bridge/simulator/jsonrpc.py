@@ -35,13 +35,22 @@ class Code(IntEnum):
     MISSING_PARAMS = -32018
     SESSION_LIMIT = -32019
     INVALID_CREDENTIALS = -32021
+    LICENSE_EXPIRED = -32024
+    NO_LICENSE_PERMISSION = -32027
+    INVALID_PROFILE = -32031
     NOT_LOGGED_IN = -32033
+    PROFILE_ERROR = -32036
+    TRAINING_UNSUPPORTED = -32037
+    EULA_NOT_ACCEPTED = -32041
+    PROFILE_ALREADY_LOADED = -32044
+    NO_PROFILE_LOADED = -32045
+    PROFILE_ACCESS_DENIED = -32046
     NO_ACCESS_RIGHT = -32102
-    RECORD_NOT_FOUND = -32110
-    RECORD_IN_PROGRESS = -32111
-    NO_RECORD = -32112
-    MARKER_NOT_FOUND = -32114
     MARKER_TOO_OLD = -32115
+    # Record errors: Cortex 2's docs lost these numbers; the 1.x table (seed 001) has
+    # "The recording of current session has been stopped/started" [V1 numbers, U for v2].
+    NO_RECORD = -32011
+    RECORD_IN_PROGRESS = -32017
 
 
 MESSAGES: Mapping[int, str] = {
@@ -61,12 +70,21 @@ MESSAGES: Mapping[int, str] = {
     Code.MISSING_PARAMS: "Missing the required parameters.",  # observed (#129)
     Code.SESSION_LIMIT: "Session limit on this device has been reached.",  # observed
     Code.INVALID_CREDENTIALS: "The client id or client secret is incorrect.",
+    Code.LICENSE_EXPIRED: "The license is expired.",  # seed 001 table
+    Code.NO_LICENSE_PERMISSION: "The application does not have permission to use the license.",
+    Code.INVALID_PROFILE: "Invalid profile name.",  # seed 001 table
     Code.NOT_LOGGED_IN: "The user has not logged in to EMOTIV Launcher.",
+    Code.PROFILE_ERROR: "Error processing profile.",  # seed 001 table
+    Code.TRAINING_UNSUPPORTED: "Training for this action is not supported.",  # seed 001
+    Code.EULA_NOT_ACCEPTED: "EULA has not been accepted by the user.",  # seed 001 table
+    Code.PROFILE_ALREADY_LOADED: "Current headset has linked with a profile.",  # seed 001
+    Code.NO_PROFILE_LOADED: "Current headset does not link with any profile.",  # seed 001
+    Code.PROFILE_ACCESS_DENIED: (
+        "Your application does not have access to the profile of another application."
+    ),  # seed 001 table
     Code.NO_ACCESS_RIGHT: "The user has not granted access right to this application.",
-    Code.RECORD_NOT_FOUND: "The record does not exist or you don't have the permission to access it.",
-    Code.RECORD_IN_PROGRESS: "A record is already in progress for this session.",
-    Code.NO_RECORD: "There is no record in progress for this session.",
-    Code.MARKER_NOT_FOUND: "The marker does not exist in the current record.",
+    Code.RECORD_IN_PROGRESS: "The recording of current session has been started.",  # seed 001
+    Code.NO_RECORD: "The recording of current session has been stopped.",  # seed 001
     Code.MARKER_TOO_OLD: "The marker timestamp is invalid (too far in the past).",  # observed
 }
 
@@ -219,10 +237,16 @@ def anything(name: str, required: bool = True) -> Param:
 TOKEN = s("cortexToken")
 
 
-def check_params(spec: tuple[Param, ...], params: Mapping[str, Any]) -> None:
-    """-32018 for the first missing required parameter (in documented order, as Cortex
-    reports one at a time), then -32602 for the first one of the wrong type. A null
-    value counts as missing; so does an empty ``cortexToken`` [U]."""
+def check_params(spec: tuple[Param, ...], params: Mapping[str, Any], strict: bool = True) -> None:
+    """-32602 for a parameter the method does not document ("invalid name", D:error-codes)
+    when ``strict``, then -32018 for the first missing required parameter (in documented
+    order, as Cortex reports one at a time), then -32602 for the first one of the wrong
+    type. A null value counts as missing; so does an empty ``cortexToken`` [U]."""
+    if strict:
+        known = {p.name for p in spec}
+        extra = sorted(k for k in params if k not in known)
+        if extra:
+            raise RpcError(Code.INVALID_PARAMS, f"Unknown parameter: {extra[0]}")
     for p in spec:
         value = params.get(p.name)
         missing = value is None or (p.name in ("cortexToken", "_auth") and value == "")

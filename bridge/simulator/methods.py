@@ -9,63 +9,30 @@ rest. Where the reference marks a behaviour [U], the comment says so and
 
 from __future__ import annotations
 
-import bisect
 import fnmatch
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
-from bridge.simulator import faults
+from bridge.simulator import bci, faults, profiles, records, subjects
 from bridge.simulator.device import (
     STATUS_CONNECTED,
     STATUS_CONNECTING,
     STATUS_DISCOVERED,
     VirtualHeadset,
 )
-from bridge.simulator.headsets import (
-    ALL_STREAMS,
-    CORTEX_INFO,
-    DETECTION_INFO,
-    DETECTION_PREFIX,
-    FE_TRAINABLE,
-    TRAINING_EVENTS,
-)
-from bridge.simulator.jsonrpc import (
-    TOKEN,
-    Code,
-    Param,
-    RpcError,
-    boolean,
-    num,
-    obj,
-    s,
-    str_list,
-)
-from bridge.simulator.service import (
-    Call,
-    CortexService,
-    PendingMarker,
-    Record,
-    Session,
-    Subscription,
-    iso,
-)
+from bridge.simulator.headsets import ALL_STREAMS, CORTEX_INFO
+from bridge.simulator.jsonrpc import TOKEN, Code, RpcError, boolean, num, obj, s, str_list
+from bridge.simulator.profiles import schedule_training
+from bridge.simulator.service import Call, CortexService, Session, Subscription, iso
+from bridge.simulator.spec import Handler, MethodSpec
 
-Handler = Callable[[CortexService, Call], Any]
+__all__ = ["METHODS", "Handler", "MethodSpec", "schedule_training", "sim_fault", "sim_state"]
 
 GRANTED_MESSAGE = "The user has granted access right to this application."  # observed
 NOT_GRANTED_MESSAGE = (
     "The user has not granted access right to this application. "
     "Please use EMOTIV Launcher to proceed."
 )  # [U]
-
-
-@dataclass(frozen=True, slots=True)
-class MethodSpec:
-    params: tuple[Param, ...]
-    handler: Handler
-    token: bool = False  # cortexToken is checked (-32014/-32015) before the handler
-    control: bool = False  # a simulator.* control method, refused unless --control
 
 
 # ---- authentication ------------------------------------------------------------------
@@ -139,6 +106,8 @@ def authorize(svc: CortexService, call: Call) -> Any:
         raise RpcError(Code.NOT_LOGGED_IN)
     if _access_state(svc, client_id) != "granted":
         raise RpcError(Code.NO_ACCESS_RIGHT)
+    if svc.quirk("licence-expired"):
+        raise RpcError(Code.LICENSE_EXPIRED)
     licence = call.params.get("license")
     if licence and licence != svc.licence_id:
         raise RpcError(Code.INVALID_LICENSE)
@@ -151,7 +120,19 @@ def authorize(svc: CortexService, call: Call) -> Any:
         svc.debits[client_id] = svc.debits.get(client_id, 0) + int(debit)
     app_id = f"com.{svc.cfg.username}.{client_id}"
     token = svc.tokens.issue(app_id, client_id, svc.epoch_now(), svc.cfg.token_lifetime_s)
-    return {"cortexToken": token}
+    result: dict[str, Any] = {"cortexToken": token}
+    if not svc.eula_accepted:
+        # "Contains a message and the URL to accept the EULA" (D:authorize); code 6 is
+        # what Emotiv's Unity plugin checks (UserNotAcceptLicense).
+        result["warning"] = {
+            "code": 6,
+            "licenseUrl": "https://www.emotiv.com/eula/",  # [U]
+            "message": "The user has not accepted the EULA. Please accept it in EMOTIV Launcher.",
+        }
+    if svc.quirk("licence-expiring"):
+        conn_id = call.conn.id
+        svc.at(call.mono, lambda: svc.warn(conn_id, 26, "Your license will expire in 3 days."))
+    return result
 
 
 def generate_new_token(svc: CortexService, call: Call) -> Any:
@@ -278,6 +259,15 @@ def create_session(svc: CortexService, call: Call) -> Any:
         h = _available(svc, hid)
     if h.status != STATUS_CONNECTED or h.lost:
         raise RpcError(Code.HEADSET_NOT_AVAILABLE, f"The headset {h.id} is not connected.")
+    if h.connected_by == "usb cable":
+        # "You cannot open a session with a headset connected by a USB cable"
+        # (D:createsession); the code is not documented: -32004 [U].
+        raise RpcError(
+            Code.HEADSET_NOT_AVAILABLE,
+            f"Cannot open a session with the headset {h.id}: it is connected by USB cable.",
+        )
+    if not svc.eula_accepted:
+        raise RpcError(Code.EULA_NOT_ACCEPTED)
     for other in svc.live_sessions():
         if other.app_id == call.claims.app_id and other.headset is h:
             raise RpcError(
@@ -296,6 +286,8 @@ def create_session(svc: CortexService, call: Call) -> Any:
     if status == "active":
         _activate(svc, session)
     svc.sessions[session.id] = session
+    if status == "active" and svc.quirk("session-empty-result"):
+        return {}  # the docs' own example answer (seed 000)
     return session.to_json()
 
 
@@ -379,206 +371,6 @@ def unsubscribe(svc: CortexService, call: Call) -> Any:
     return {"failure": failure, "success": success}
 
 
-# ---- records and markers -------------------------------------------------------------
-
-
-def create_record(svc: CortexService, call: Call) -> Any:
-    p = call.params
-    session = svc.session_for(call, p["session"])
-    if session.status != "activated":
-        raise RpcError(Code.SESSION_NOT_ACTIVATED)
-    if session.record is not None:
-        raise RpcError(Code.RECORD_IN_PROGRESS)
-    title = p["title"]
-    if not title or len(title) > 200:
-        raise RpcError(Code.INVALID_PARAMS, "The title must have 1 to 200 characters.")
-    record_obj: dict[str, Any] = {
-        "applicationId": session.app_id,
-        "applicationVersion": "1.0",
-        "description": p.get("description") or "",
-        "endDatetime": "",
-        "experimentId": p.get("experimentId") or 0,
-        "licenseId": svc.licence_id,
-        "licenseScope": list(svc.cfg.licence_scopes),
-        "localOnly": False,
-        "ownerId": svc.user_id,
-        "startDatetime": iso(svc.epoch_now(), "microseconds"),
-        "tags": list(p.get("tags") or []),
-        "title": title,
-        "uuid": svc.new_uuid(),
-    }
-    if p.get("subjectName"):
-        record_obj["subject"] = {"subjectName": p["subjectName"]}
-    record = Record(record_obj, session.app_id, session.id)
-    svc.records[record_obj["uuid"]] = record
-    session.record = record
-    session.record_ids.append(record_obj["uuid"])
-    return {"record": record_obj, "sessionId": session.id}
-
-
-def stop_record(svc: CortexService, call: Call) -> Any:
-    session = svc.session_for(call, call.params["session"])
-    if session.record is None:
-        raise RpcError(Code.NO_RECORD)
-    record = svc.finish_record(session)
-    return {"record": record.obj, "sessionId": session.id}
-
-
-def update_record(svc: CortexService, call: Call) -> Any:
-    assert call.claims is not None
-    record = svc.records.get(call.params["record"])
-    if record is None or record.app_id != call.claims.app_id:
-        raise RpcError(Code.RECORD_NOT_FOUND)
-    for key in ("title", "description", "tags"):
-        if call.params.get(key) is not None:
-            record.obj[key] = call.params[key]
-    return record.obj
-
-
-def _marker_value_ok(value: Any) -> bool:
-    if isinstance(value, str):
-        return True
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def inject_marker(svc: CortexService, call: Call) -> Any:
-    """The marker goes into the ``MARKERS`` column of the EEG sample nearest its time;
-    if that sample has already been sent, into the next one sent. ``state()`` keeps the
-    true nearest index beside the index it was actually sent with."""
-    p = call.params
-    session = svc.session_for(call, p["session"])
-    record = session.record
-    if record is None:
-        raise RpcError(Code.NO_RECORD, "You must create a record before injecting a marker.")
-    h = session.headset
-    time_s = float(p["time"]) / 1000.0
-    if time_s < h.clock_at(call.mono) - svc.cfg.marker_window_s:
-        raise RpcError(Code.MARKER_TOO_OLD)
-    k = h.nearest_eeg_index(time_s)
-    marker_id = svc.new_uuid()
-    start = iso(time_s, "microseconds")
-    port = p.get("port") or "Software"
-    extras = dict(p.get("extras") or {})
-    marker = {
-        "endDatetime": start,
-        "extras": extras,
-        "label": p["label"],
-        "port": port,
-        "startDatetime": start,
-        "type": "instance",
-        "uuid": marker_id,
-        "value": p["value"],
-    }
-    record.markers[marker_id] = marker
-    entry: dict[str, Any] = {
-        "uuid": marker_id,
-        "sessionId": session.id,
-        "recordId": record.obj["uuid"],
-        "label": p["label"],
-        "value": p["value"],
-        "timeMs": p["time"],
-        "sampleIndex": k,
-        "sampleTime": round(h.eeg_time(k), 6),
-        "sentIndex": None,
-        "sentTime": None,
-    }
-    h.markers.append(entry)
-    sub = session.subs.get("eeg")
-    if sub is not None:
-        wire = {
-            "applicationId": session.app_id,
-            "extras": extras,
-            "label": p["label"],
-            "port": port,
-            "recordId": record.obj["uuid"],
-            "startDatetime": start,
-            "type": "instance",
-            "uuid": marker_id,
-            "value": p["value"],
-        }
-        pm = PendingMarker(k, entry, wire)
-        bisect.insort(sub.markers, pm, key=lambda m: m.k)
-    return {"marker": marker, "recordId": record.obj["uuid"], "sessionId": session.id}
-
-
-def update_marker(svc: CortexService, call: Call) -> Any:
-    p = call.params
-    session = svc.session_for(call, p["session"])
-    record = session.record
-    if record is None:
-        raise RpcError(Code.NO_RECORD)
-    marker = record.markers.get(p["markerId"])
-    if marker is None:
-        raise RpcError(Code.MARKER_NOT_FOUND)
-    marker["type"] = "interval"
-    marker["endDatetime"] = iso(float(p["time"]) / 1000.0, "microseconds")
-    if p.get("extras") is not None:
-        marker["extras"] = dict(p["extras"])
-    return {"marker": marker, "recordId": record.obj["uuid"], "sessionId": session.id}
-
-
-# ---- BCI -----------------------------------------------------------------------------
-
-
-def get_detection_info(svc: CortexService, call: Call) -> Any:
-    detection = call.params["detection"]
-    if detection not in DETECTION_INFO:
-        raise RpcError(
-            Code.INVALID_PARAMS, 'The detection must be "mentalCommand" or "facialExpression".'
-        )
-    return {k: list(v) for k, v in DETECTION_INFO[detection].items()}
-
-
-def schedule_training(
-    svc: CortexService, session: Session, detection: str, status: str, mono: float
-) -> None:
-    """The ``sys`` events a training request sets off (both dialects): ``start`` emits
-    ``<prefix>_Started`` now and ``<prefix>_Succeeded`` after the training time; any other
-    status cancels a pending success and emits its own event now."""
-    prefix = DETECTION_PREFIX[detection]
-    pending = session.training_timers.pop(detection, None)
-    if pending is not None:
-        pending.cancel()
-    if status == "start":
-        svc.at(mono, lambda: svc.emit_sys(session, detection, f"{prefix}_Started"))
-
-        def succeeded() -> None:
-            session.training_timers.pop(detection, None)
-            svc.emit_sys(session, detection, f"{prefix}_Succeeded")
-
-        session.training_timers[detection] = svc.at(mono + svc.cfg.training_duration_s,
-                                                    succeeded)
-    else:
-        event = f"{prefix}_{TRAINING_EVENTS[status]}"
-        svc.at(mono, lambda: svc.emit_sys(session, detection, event))
-
-
-def training(svc: CortexService, call: Call) -> Any:
-    """Training events go to the session's ``sys`` stream: start -> Started, then
-    Succeeded after the training time; accept/reject/erase/reset -> their event.
-    No profile is needed and every training succeeds [U]."""
-    p = call.params
-    detection, status, action = p["detection"], p["status"], p["action"]
-    info = DETECTION_INFO.get(detection)
-    if info is None:
-        raise RpcError(
-            Code.INVALID_PARAMS, 'The detection must be "mentalCommand" or "facialExpression".'
-        )
-    if status not in info["controls"]:
-        raise RpcError(
-            Code.INVALID_PARAMS, f"The status must be one of {', '.join(info['controls'])}."
-        )
-    trainable = info["actions"] if detection == "mentalCommand" else sorted(FE_TRAINABLE)
-    if action not in trainable:
-        raise RpcError(Code.INVALID_PARAMS, f"The action {action} cannot be trained.")
-    schedule_training(svc, svc.session_for(call, p["session"]), detection, status, call.mono)
-    return {
-        "action": action,
-        "message": f"Set up training successfully for action {action} with status {status}",
-        "status": status,
-    }
-
-
 # ---- simulator control (not Cortex) --------------------------------------------------
 
 
@@ -592,9 +384,8 @@ def sim_fault(svc: CortexService, call: Call) -> Any:
 
 
 _CREDS = (s("clientId"), s("clientSecret"))
-_MARKER_VALUE = Param("value", _marker_value_ok, "a string or an integer >= 0")
 
-METHODS: Mapping[str, MethodSpec] = {
+CORE_METHODS: Mapping[str, MethodSpec] = {
     "getCortexInfo": MethodSpec((), get_cortex_info),
     "getUserLogin": MethodSpec((), get_user_login),
     "hasAccessRight": MethodSpec(_CREDS, has_access_right),
@@ -619,47 +410,13 @@ METHODS: Mapping[str, MethodSpec] = {
     "querySessions": MethodSpec((TOKEN,), query_sessions, token=True),
     "subscribe": MethodSpec((TOKEN, s("session"), str_list("streams")), subscribe, token=True),
     "unsubscribe": MethodSpec((TOKEN, s("session"), str_list("streams")), unsubscribe, token=True),
-    "createRecord": MethodSpec(
-        (
-            TOKEN,
-            s("session"),
-            s("title"),
-            s("description", False),
-            s("subjectName", False),
-            str_list("tags", False),
-            num("experimentId", False),
-        ),
-        create_record,
-        token=True,
-    ),
-    "stopRecord": MethodSpec((TOKEN, s("session")), stop_record, token=True),
-    "updateRecord": MethodSpec(
-        (TOKEN, s("record"), s("title", False), s("description", False), str_list("tags", False)),
-        update_record,
-        token=True,
-    ),
-    "injectMarker": MethodSpec(
-        (
-            TOKEN,
-            s("session"),
-            num("time"),
-            _MARKER_VALUE,
-            s("label"),
-            s("port", False),
-            obj("extras", False),
-        ),
-        inject_marker,
-        token=True,
-    ),
-    "updateMarker": MethodSpec(
-        (TOKEN, s("session"), s("markerId"), num("time"), obj("extras", False)),
-        update_marker,
-        token=True,
-    ),
-    "getDetectionInfo": MethodSpec((s("detection"),), get_detection_info),
-    "training": MethodSpec(
-        (TOKEN, s("session"), s("detection"), s("status"), s("action")), training, token=True
-    ),
     "simulator.state": MethodSpec((), sim_state, control=True),
     "simulator.fault": MethodSpec((s("kind"),), sim_fault, control=True),
+}
+METHODS: Mapping[str, MethodSpec] = {
+    **CORE_METHODS,
+    **records.METHODS,
+    **profiles.METHODS,
+    **bci.METHODS,
+    **subjects.METHODS,
 }

@@ -11,6 +11,7 @@ Method handlers live in ``methods.py``; faults in ``faults.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import logging
@@ -29,7 +30,9 @@ from bridge.simulator.config import SimulatorConfig
 from bridge.simulator.device import STATUS_CONNECTED, VirtualHeadset
 from bridge.simulator.headsets import MET_LAYOUTS, MET_RATE_HIGH, MET_RATE_LOW, parse_headset_spec
 from bridge.simulator.jsonrpc import Code, RpcError
+from bridge.simulator.quirks import apply_quirks, parse_quirk
 from bridge.simulator.signals import parse_signal
+from bridge.simulator.store import UserStore
 from bridge.simulator.tokens import TokenAuthority, TokenClaims, TokenError
 
 log = logging.getLogger("bridge.simulator")
@@ -90,6 +93,23 @@ class Record:
     app_id: str
     session_id: str
     markers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    start_mono: float = 0.0
+    end_mono: float = 0.0
+    headset: VirtualHeadset | None = None
+    exportable: bool = False  # post-processing done (warning 30 sent)
+
+
+@dataclass
+class LoadedProfile:
+    """A profile loaded on a headset: its working copy (training edits it; ``save``
+    writes it back to the store) and who loaded it."""
+
+    name: str
+    app_id: str
+    conn: int
+    data: dict[str, Any]
+    guest: bool = False
+    training: dict[str, str] = field(default_factory=dict)  # "detection:action" -> result
 
 
 @dataclass
@@ -169,6 +189,7 @@ class CortexService:
     token_param = "cortexToken"
 
     def __init__(self, config: SimulatorConfig, clock: Clock | None = None) -> None:
+        config = dataclasses.replace(apply_quirks(config))  # ours: faults change it
         if config.met_layout not in MET_LAYOUTS:
             raise ValueError(f"met layout must be one of {', '.join(MET_LAYOUTS)}")
         self.cfg = config
@@ -194,6 +215,13 @@ class CortexService:
         self.tokens = TokenAuthority(self.rand.randbytes(32), self.user_id, config.username)
         self.started_epoch = self.clock.time()
         self.met_cols = MET_LAYOUTS[config.met_layout]
+        self.quirks = frozenset(parse_quirk(q) for q in config.quirks)
+        self.eula_accepted = config.eula_accepted
+        self.strict_params = True  # undocumented parameters answer -32602
+        self.unknown_methods: dict[str, int] = {}  # truth: what clients asked for in vain
+        self.store = UserStore(config.state_dir, config.username)
+        self.loaded: dict[str, LoadedProfile] = {}  # headset id -> its loaded profile
+        self.trainings_started = 0
         self._timers: list[Timer] = []
         self._timer_seq = itertools.count()
         self._conn_ids = itertools.count(1)
@@ -211,10 +239,15 @@ class CortexService:
                 # Both anchors read together: they must describe the same instant.
                 h.connect(self.clock.monotonic(), self.clock.time(), self.clock_offset)
         from bridge.simulator.methods import METHODS  # circular by design
+        from bridge.simulator.records import seed_cloud_records
 
         self.methods = METHODS
+        seed_cloud_records(self)
 
     # ---- helpers used by handlers and faults ---------------------------------------
+
+    def quirk(self, name: str) -> bool:
+        return name in self.quirks
 
     def new_uuid(self) -> str:
         return str(uuid.UUID(int=self.rand.getrandbits(128), version=4))
@@ -300,16 +333,42 @@ class CortexService:
         session.stopped = iso(self.epoch_now())
 
     def finish_record(self, session: Session) -> Record:
+        """Stop the session's record, keep its samples and start post-processing
+        (warnings 18 then 30, see records.py)."""
+        from bridge.simulator.records import record_finished  # circular by design
+
         record = session.record
         assert record is not None
         record.obj["endDatetime"] = iso(self.epoch_now(), "microseconds")
+        record.end_mono = self.clock.monotonic()
         session.record = None
+        record_finished(self, session, record)
         return record
 
     def close_headset_sessions(self, headset: VirtualHeadset) -> None:
         for session in self.live_sessions():
             if session.headset is headset:
                 self.close_session(session, "headset")
+        self.auto_unload(lambda hid, lp: hid == headset.id)
+
+    def auto_unload(self, which: Callable[[str, LoadedProfile], bool]) -> None:
+        """Cortex unloads a profile when its headset disconnects or the app that loaded
+        it disconnects: warning 15 (D:warning-objects)."""
+        for hid, lp in list(self.loaded.items()):
+            if which(hid, lp):
+                del self.loaded[hid]
+                h = self.find_headset(hid)
+                if h is not None:
+                    h.detection = None
+                self.warn(
+                    lp.conn,
+                    15,
+                    {
+                        "behavior": "Cortex has unloaded the profile",
+                        "headset": hid,
+                        "profile": lp.name,
+                    },
+                )
 
     def met_rate(self, session: Session) -> float:
         pm = "pm" in self.cfg.licence_scopes and self.cfg.licence
@@ -337,6 +396,7 @@ class CortexService:
         for session in self.live_sessions():
             if session.conn == conn_id:
                 self.close_session(session, "connection")
+        self.auto_unload(lambda hid, lp: lp.conn == conn_id)
 
     def outbox(self, conn_id: int) -> deque[str]:
         return self.conns[conn_id].outbox
@@ -365,12 +425,19 @@ class CortexService:
         method = request.method
         spec = self.methods.get(method)
         if spec is None or (spec.control and not self.control_enabled):
+            # Cortex answers -32601 (D:error-codes); we also say so, once per method,
+            # because a client calling an unknown method is usually a client bug.
+            self.unknown_methods[method] = self.unknown_methods.get(method, 0) + 1
+            if self.unknown_methods[method] == 1:
+                log.warning("conn %d called unknown method %r (answered -32601)", conn_id, method)
             missing = RpcError(Code.METHOD_NOT_FOUND, f"The method {method} does not exist.")
             answer = jsonrpc.error_response(request.id, self.localize(missing))
         else:
             log.debug("conn %d: %s", conn_id, method)
             try:
-                jsonrpc.check_params(spec.params, request.params)
+                jsonrpc.check_params(
+                    spec.params, request.params, self.strict_params and not spec.control
+                )
                 claims = self._claims(request.params[self.token_param]) if spec.token else None
                 result = spec.handler(self, Call(conn, request.params, claims, mono))
                 answer = jsonrpc.response(request.id, result)
@@ -520,4 +587,11 @@ class CortexService:
                 {**r.obj, "sessionId": r.session_id, "markers": list(r.markers.values())}
                 for r in self.records.values()
             ],
+            "quirks": sorted(self.quirks),
+            "unknownMethods": dict(self.unknown_methods),
+            "loadedProfiles": {
+                hid: {"name": lp.name, "appId": lp.app_id, "guest": lp.guest}
+                for hid, lp in self.loaded.items()
+            },
+            "store": self.store.snapshot(),
         }

@@ -300,7 +300,14 @@ _SALT_MET, _SALT_MET_ON, _SALT_COM, _SALT_FAC, _SALT_CQ, _SALT_EQ, _SALT_BAT = r
 # Mental-command actions the virtual user "thinks" (a trained profile's usual set) [U].
 COM_ACTIONS = ("neutral", "push", "pull", "lift", "drop")
 # (segment seconds, [(action, cumulative probability)...]) for each facial channel [U].
-FAC_EYE = (0.5, (("blink", 0.08), ("winkL", 0.09), ("winkR", 0.10), ("horiEye", 0.14)))
+# Eye actions as frames carry them: seed 001's fac example says "lookD"; "horiEye" is
+# the name of the detection in getDetectionInfo, not a value of eyeAct.
+FAC_EYE = (
+    0.5,
+    (("blink", 0.08), ("winkL", 0.09), ("winkR", 0.10), ("lookL", 0.12), ("lookR", 0.14),
+     ("lookU", 0.15), ("lookD", 0.16)),
+)  # fmt: skip
+EYE_ACTIONS = ("neutral", *(name for name, _ in FAC_EYE[1]))
 FAC_UPPER = (2.0, (("surprise", 0.2), ("frown", 0.4)))
 FAC_LOWER = (2.0, (("smile", 0.25), ("clench", 0.35), ("laugh", 0.4), ("smirkLeft", 0.45), ("smirkRight", 0.5)))  # fmt: skip
 METRIC_WARMUP_S = 5.0  # metrics need some data before Cortex reports them [U]
@@ -344,24 +351,48 @@ def metric_row(cols: Sequence[str], t: float, seed: int, hidx: int) -> list[Any]
     return row
 
 
-def com_row(t: float, seed: int, hidx: int) -> list[Any]:
-    """One ``com`` sample ``[act, pow]``: an action held for 2.5 s with a power bump."""
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """What the profile loaded on a headset lets the detections say: mental command
+    only detects trained, active actions, each as eagerly as its sensitivity (1-10);
+    with the "trained" facial signature only trained expressions are detected."""
+
+    com_actions: tuple[str, ...] = ()
+    com_sensitivity: tuple[int, ...] = ()
+    fac_trained: frozenset[str] | None = None  # None: the universal signature
+
+
+def com_row(t: float, seed: int, hidx: int, detection: Detection | None = None) -> list[Any]:
+    """One ``com`` sample ``[act, pow]``: an action held for 2.5 s with a power bump.
+    Without a profile the virtual user's usual set is used [U: real Cortex needs a
+    trained profile]; with one, its active trained actions and their sensitivities."""
     seg = 2.5
     j = int(t // seg)
     u = hash01(seed, hidx, _SALT_COM, j)
+    actions: tuple[str, ...] = COM_ACTIONS[1:]
+    gain = 1.0
+    if detection is not None:
+        actions = detection.com_actions
+        if not actions:
+            return ["neutral", 0.0]
     if u < 0.5:
         return ["neutral", 0.0]
-    action = COM_ACTIONS[1 + min(len(COM_ACTIONS) - 2, int((u - 0.5) * 2 * (len(COM_ACTIONS) - 1)))]
-    peak = 0.3 + 0.7 * hash01(seed, hidx, _SALT_COM, j, 1)
-    return [action, round(peak * _bump(t, seg), 6)]
+    i = min(len(actions) - 1, int((u - 0.5) * 2 * len(actions)))
+    if detection is not None and i < len(detection.com_sensitivity):
+        gain = 0.5 + detection.com_sensitivity[i] / 10.0
+    peak = min(1.0, (0.3 + 0.7 * hash01(seed, hidx, _SALT_COM, j, 1)) * gain)
+    return [actions[i], round(peak * _bump(t, seg), 6)]
 
 
-def fac_row(t: float, seed: int, hidx: int) -> list[Any]:
+def fac_row(t: float, seed: int, hidx: int, detection: Detection | None = None) -> list[Any]:
     """One ``fac`` sample ``[eyeAct, uAct, uPow, lAct, lPow]``."""
     out: list[Any] = []
+    trained = detection.fac_trained if detection is not None else None
     for channel, (seg, table) in enumerate((FAC_EYE, FAC_UPPER, FAC_LOWER)):
         j = int(t // seg)
         action = _pick(table, hash01(seed, hidx, _SALT_FAC, channel, j))
+        if channel and trained is not None and action not in trained:
+            action = "neutral"
         out.append(action)
         if channel:
             peak = 0.2 + 0.8 * hash01(seed, hidx, _SALT_FAC, channel, j, 1)

@@ -123,7 +123,9 @@ class CortexServiceV1(CortexService):
         clock = clock or SystemClock()
         # "Time since Cortex start": sample times count from this monotonic instant.
         self.start_mono = clock.monotonic()
-        cfg = dataclasses.replace(config, headsets=[_gyro_by_default(h) for h in config.headsets])
+        cfg = dataclasses.replace(
+            config, headsets=[_dongle_connected(_gyro_by_default(h)) for h in config.headsets]
+        )
         if cfg.token_lifetime_s == DEFAULT_TOKEN_LIFETIME_S:
             cfg.token_lifetime_s = V1_TOKEN_LIFETIME_S
         super().__init__(cfg, clock)
@@ -285,6 +287,17 @@ def _gyro_by_default(spec_text: str) -> str:
     if parse_headset_spec(spec_text).motion is not None:
         return spec_text
     return f"{spec_text}{',' if ':' in spec_text else ':'}motion=gyro"
+
+
+def _dongle_connected(spec_text: str) -> str:
+    """A headset paired with its USB dongle is connected as soon as it is switched on:
+    1.x has no connect call for it (``controlBluetoothHeadset`` is for macOS Bluetooth
+    only, seed 001), so a dongle headset without an explicit ``status`` starts
+    connected; Bluetooth ones stay ``pending``."""
+    spec = parse_headset_spec(spec_text)
+    if "status=" in spec_text or (spec.connected_by or spec.model.connected_by) != "dongle":
+        return spec_text
+    return f"{spec_text}{',' if ':' in spec_text else ':'}status=connected"
 
 
 # ---- method handlers -----------------------------------------------------------------

@@ -719,6 +719,9 @@ def test_create_stop_update_record(client):
 
 
 def test_record_errors(client):
+    """Record codes: the 1.x table (seed 001) numbers "The recording of current session
+    has been started" -32017 and "... stopped" -32011; a record that does not exist has
+    no recoverable number in the v2 docs, so it is an invalid parameter value, -32602."""
     hid = _ids(client)["INSIGHT"]
     client.authorize()
     opened = client.result("createSession", cortexToken=client.token, headset=hid, status="open")
@@ -734,15 +737,15 @@ def test_record_errors(client):
         client.error("createRecord", cortexToken=client.token, session=opened["id"], title="y")[
             "code"
         ]
-        == -32111
+        == -32017
     )
     client.result("stopRecord", cortexToken=client.token, session=opened["id"])
     assert (
-        client.error("stopRecord", cortexToken=client.token, session=opened["id"])["code"] == -32112
+        client.error("stopRecord", cortexToken=client.token, session=opened["id"])["code"] == -32011
     )
     assert (
         client.error("updateRecord", cortexToken=client.token, record="nope", title="z")["code"]
-        == -32110
+        == -32602
     )
 
 
@@ -757,7 +760,7 @@ def test_inject_marker_needs_a_record(client):
         value=1,
         label="x",
     )
-    assert err["code"] == -32112
+    assert err["code"] == -32011
 
 
 def test_inject_marker_result_and_eeg_column(sim, client):
@@ -874,7 +877,7 @@ def test_update_marker_makes_an_interval(client):
     err = client.error(
         "updateMarker", cortexToken=client.token, session=session["id"], markerId="nope", time=start
     )
-    assert err["code"] == -32114
+    assert err["code"] == -32602
 
 
 # ---- BCI ------------------------------------------------------------------------------
@@ -898,8 +901,14 @@ def test_get_detection_info(client):
 
 
 def test_training_events_on_sys(client):
-    """§5.4 sys + training: start -> MC_Started, then MC_Succeeded; accept -> MC_Completed."""
-    session = client.open_session(_ids(client)["INSIGHT"])
+    """§5.4 sys + training: start -> MC_Started, then MC_Succeeded; accept -> MC_Completed.
+    Training needs a loaded profile (more §A)."""
+    hid = _ids(client)["INSIGHT"]
+    session = client.open_session(hid)
+    for status in ("create", "load"):
+        client.result(
+            "setupProfile", cortexToken=client.token, headset=hid, profile="p", status=status
+        )
     client.result("subscribe", cortexToken=client.token, session=session["id"], streams=["sys"])
     result = client.result(
         "training",

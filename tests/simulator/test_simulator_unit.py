@@ -401,3 +401,49 @@ def test_cli_prints_url_and_credentials_and_exits_0(tmp_path, sig):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# ---- records, training and quirks on the fake clock -----------------------------------
+
+
+def _warnings(texts: list[str]) -> list[int]:
+    return [m["warning"]["code"] for m in map(json.loads, texts) if "warning" in m]
+
+
+def test_post_processing_warnings_follow_stop_record_on_time():
+    """stopRecord -> 18 at half the post-processing time, 30 at its end; the captured
+    samples cover the record (cortex_api_more.md §C.1)."""
+    d = Driver(post_processing_s=2.0)
+    sid = d.streaming(["eeg"])
+    d.call("createRecord", cortexToken=d.token, session=sid, title="r")
+    d.run(3.0, 0.05)
+    rid = d.call("stopRecord", cortexToken=d.token, session=sid)["record"]["uuid"]
+    assert _warnings(d.run(0.9, 0.05)) == []
+    assert _warnings(d.run(0.2, 0.05)) == [18]
+    assert _warnings(d.run(1.0, 0.05)) == [30]
+    samples = d.svc.store.get_samples(rid)
+    assert samples is not None and abs(len(samples["eeg"]) - 3 * 256) <= 2
+    assert list(samples["eeg_cols"][:3]) == ["COUNTER", "INTERPOLATED", "AF3"]
+
+
+def test_training_outcomes_cycle():
+    d = Driver(training_outcomes=("failed", "succeeded"), training_duration_s=1.0)
+    sid = d.streaming(["sys"])
+    hid = d.svc.headsets[0].id
+    for status in ("create", "load"):
+        d.call("setupProfile", cortexToken=d.token, headset=hid, profile="p", status=status)
+    events = []
+    for _ in range(2):
+        d.call("training", cortexToken=d.token, session=sid, detection="mentalCommand",
+               action="push", status="start")  # fmt: skip
+        events += [json.loads(t)["sys"][1] for t in d.run(1.1, 0.05) if '"sys"' in t]
+    assert events == ["MC_Started", "MC_Failed", "MC_Started", "MC_Succeeded"]
+
+
+def test_session_empty_result_quirk_keeps_the_session():
+    d = Driver(quirks=["session-empty-result"])
+    token = d.call("authorize", clientId="cortex-bridge-demo",
+                   clientSecret="cortex-bridge-demo-secret")["cortexToken"]  # fmt: skip
+    hid = d.svc.headsets[0].id
+    assert d.call("createSession", cortexToken=token, headset=hid, status="active") == {}
+    assert d.call("createSession", cortexToken=token, headset=hid, status="open")["code"] == -32005

@@ -19,7 +19,7 @@ reproducible for a given seed, whichever client asks first.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -76,6 +76,15 @@ class Audience:
             self._next += 1
         for old in [s for s in self._seconds if s < second - KEEP_SECONDS]:
             del self._seconds[old]
+
+    def replay(self, first: int, last: int) -> Iterator[tuple[int, Snapshot]]:
+        """The snapshots of seconds ``first..last`` from a fresh audience with the same
+        seed: the whole history for the REST timeline without keeping it in memory."""
+        twin = Audience(self.emotions, self.faces, self.seed, self.start_second)
+        for second in range(self.start_second, last + 1):
+            snap = twin._step()
+            if second >= first:
+                yield second, snap
 
     def window(self, end: int, length: int) -> list[Snapshot]:
         """The snapshots of the seconds ``(end - length, end]`` that the session lived."""

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from bridge.simulator.emogg import analytics
 from bridge.simulator.emogg.audience import Audience
 from bridge.simulator.emogg.config import EmoggSimulatorConfig
 
@@ -206,6 +207,7 @@ class EmoggService:
         self._user_messages = _Window(config.messages_per_window, config.limit_window_s)
         self._events = 0
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status): truth
+        self.extras: dict[str, analytics.SessionExtras] = {}  # sources and custom events
 
     # ================================================================== REST
 
@@ -295,10 +297,15 @@ class EmoggService:
             return _error(400, "limit must be 1-100 and offset at least 0")
         state = query.get("state", [None])[0]
         kind = query.get("type", [None])[0]
+        try:
+            after, before = analytics.date_bounds(query)
+        except ValueError:
+            return _error(400, "from and to must be ISO 8601 dates or Unix milliseconds")
         now = self.clock.time()
         found = [
             s for s in sorted(self.sessions.values(), key=lambda s: s.created, reverse=True)
             if (state is None or s.state == state) and kind in (None, "live_analysis")
+            and (after is None or s.created >= after) and (before is None or s.created <= before)
         ]
         page = found[offset : offset + limit]
         return HttpResponse(200, {
@@ -610,6 +617,26 @@ def _route_emotions(svc: EmoggService, m: re.Match[str], q: Mapping[str, list[st
     return HttpResponse(200, {"session": session.id, "emotions": totals})
 
 
+def _with_session(fn: Callable[[EmoggService, SimSession, Mapping[str, list[str]], Any],
+                                HttpResponse]) -> Route:  # fmt: skip
+    def route(svc: EmoggService, m: re.Match[str], q: Mapping[str, list[str]],
+              data: Any) -> HttpResponse:  # fmt: skip
+        session = svc.sessions.get(m["sid"])
+        if session is None:
+            return _error(404, "Session not found")
+        return fn(svc, session, q, data)
+
+    return route
+
+
+_route_timeline = _with_session(lambda svc, s, q, d: analytics.emotions_timeline(svc, s, q))
+_route_sentiment = _with_session(lambda svc, s, q, d: analytics.transcription_sentiment(svc, s, q))
+_route_events = _with_session(
+    lambda svc, s, q, d: analytics.post_events(
+        svc, s, svc.extras.setdefault(s.id, analytics.SessionExtras()), d, q
+    )
+)
+
 _SID = r"(?P<sid>[0-9a-f]{24})"
 ROUTES: Final[tuple[tuple[str, re.Pattern[str], Route], ...]] = (
     ("POST", re.compile(r"/v1/sessions"), _route_create),
@@ -619,4 +646,7 @@ ROUTES: Final[tuple[tuple[str, re.Pattern[str], Route], ...]] = (
     ("POST", re.compile(rf"/v1/sessions/{_SID}/stop"), _route_stop),
     ("DELETE", re.compile(rf"/v1/sessions/{_SID}"), _route_delete),
     ("GET", re.compile(rf"/v1/sessions/{_SID}/emotions"), _route_emotions),
+    ("GET", re.compile(rf"/v1/sessions/{_SID}/emotions/timeline"), _route_timeline),
+    ("GET", re.compile(rf"/v1/sessions/{_SID}/audio/transcription-sentiment"), _route_sentiment),
+    ("POST", re.compile(rf"/v1/sessions/{_SID}/events"), _route_events),
 )
