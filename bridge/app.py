@@ -28,6 +28,7 @@ from bridge.sdnotify import Notifier
 from bridge.sources import Source, run_sources
 from bridge.status import StatusBoard, TerminalView
 from bridge.streams import HeadsetInfo, StreamPlan
+from bridge.supervise import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +113,7 @@ class App:
             await run_sources(self.sources, self._stop)
         finally:
             self._stop.set()
-            for task in (reporter, notifier):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(reporter, notifier)
             await self.markers.stop()
             await self._stop_osc(osc_status)
             self.registry.close_all()
@@ -142,7 +140,8 @@ class App:
                 notifier.status(self.board.summary())
                 next_status = time.monotonic() + STATUS_NOTIFY_SECONDS
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), tick)
+                async with asyncio.timeout(tick):
+                    await self._stop.wait()
         notifier.notify("STOPPING=1", "STATUS=stopping")
 
     async def _report_status(self) -> None:
@@ -175,10 +174,7 @@ class App:
             osc.tick_status()
 
     async def _stop_osc(self, task: asyncio.Task[None] | None) -> None:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self.osc is not None:
             self.osc.close()
 

@@ -28,9 +28,34 @@ class Transient(BridgeError):
     """A failure of the outside world that a new attempt may cure (a lost connection, an
     error answer, an answer of the wrong shape): :func:`bridge.supervise.classify` retries
     these, and every other :class:`BridgeError` ends the bridge. ``retry_after``: the
-    peer asked us to wait at least this long."""
+    peer asked us to wait at least this long. ``user_action``: only the user can cure it
+    (log in, accept the licence agreement), said in one line; retried patiently."""
 
     retry_after: float = 0.0
+    user_action: str = ""
+
+
+class Reconnect(Transient):
+    """Drop this connection and open a new one at once (a reload, a silent peer, Cortex
+    asking to re-open the connection)."""
+
+
+class Refused(BridgeError):
+    """The service refused in a way no retry can change; ends the bridge with the exit
+    code the refusal calls for."""
+
+    def __init__(self, message: str, exit_code: ExitCode) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class UserActionNeeded(Transient):
+    """Cortex waits for the user (not logged in, licence agreement, approval of the
+    application): the message says what to do; retried with a backoff growing to an hour."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(action)
+        self.user_action = action
 
 
 class ConfigError(BridgeError):

@@ -99,6 +99,13 @@ MODEL_NAMES: Final[Mapping[str, str]] = {
     "BGX": "X-trodes",
 }
 
+# Streams a model never has, whatever the licence (cortex_api.md §5.3: fac "all but MN8";
+# EPOC Flex has met/com/fac only with a special mapping, §3.3): refused ones are not retried.
+MODEL_LACKS: Final[Mapping[str, frozenset[str]]] = {
+    "MN8": frozenset({"fac"}),
+    "EPOCFLEX": frozenset({"met", "com", "fac"}),
+}
+
 # Models whose motion rate is fixed whatever ``memsRate`` says (cortex_api.md §5.3).
 FIXED_MOTION_RATES: Final[Mapping[str, float]] = {"MN8": 6.4}
 

@@ -10,7 +10,6 @@ resets the backoff, a stop or a wake-up ends the wait.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,15 +18,13 @@ from dataclasses import dataclass
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from bridge.backoff import Backoff
-from bridge.errors import BridgeError, Transient
+from bridge.errors import BridgeError, Reconnect, Transient
 
 log = logging.getLogger(__name__)
 
 TOO_MANY_REQUESTS_DELAY = 5.0  # an HTTP 429 at the handshake: wait at least this long
-
-
-class Reconnect(Transient):
-    """Drop this connection and open a new one at once (a reload, a silent peer)."""
+PATIENT_INITIAL = 5.0  # waiting for the user: the first retry after this long ...
+PATIENT_CAP = 3600.0  # ... doubling to an hour (a user who acts wakes the wait early)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +35,7 @@ class Retry:
     at_once: bool = False
     min_delay: float = 0.0
     unexpected: bool = False  # not a condition we know: log it with its traceback
+    patient: bool = False  # only the user can cure it: the patient backoff (up to an hour)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +68,11 @@ def _as_bridge_error(exc: BaseException) -> BridgeError:
     return exc
 
 
-def _retry_after(exc: BaseException) -> float:
-    return exc.retry_after if isinstance(exc, Transient) else 0.0
+def _transient(exc: BaseException) -> Retry:
+    assert isinstance(exc, Transient)
+    if exc.user_action:
+        return Retry(exc.user_action, min_delay=exc.retry_after, patient=True)
+    return Retry(describe(exc), min_delay=exc.retry_after)
 
 
 def _handshake(exc: BaseException) -> Outcome:
@@ -83,7 +84,7 @@ def _handshake(exc: BaseException) -> Outcome:
 # First match wins: the order goes from the most to the least specific type.
 RULES: tuple[tuple[type[BaseException], Callable[[BaseException], Outcome]], ...] = (
     (Reconnect, lambda exc: Retry(str(exc), at_once=True)),
-    (Transient, lambda exc: Retry(describe(exc), min_delay=_retry_after(exc))),
+    (Transient, lambda exc: _transient(exc)),
     (BridgeError, lambda exc: Fatal(_as_bridge_error(exc))),  # refused credentials, config
     (InvalidHandshake, _handshake),  # includes InvalidStatus
     (InvalidURI, lambda exc: Retry(describe(exc))),
@@ -103,6 +104,23 @@ def classify(exc: BaseException) -> Outcome:
     return Retry(describe(exc), unexpected=True)
 
 
+async def cancel_and_wait(*tasks: asyncio.Task[object] | None) -> None:
+    """Cancel ``tasks`` and wait until they have finished, whatever they raise.
+
+    Awaiting a cancelled task inside ``suppress(CancelledError)`` would also swallow a
+    cancellation of the *caller* that arrives meanwhile (the caller then runs on after
+    being told to stop); ``asyncio.wait`` never raises for the awaited tasks, so the
+    caller's own cancellation still reaches it."""
+    pending = [task for task in tasks if task is not None]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+    for task in pending:
+        if not task.cancelled():
+            task.exception()  # retrieved: the caller decided it does not matter
+
+
 async def pause(seconds: float, *events: asyncio.Event) -> None:
     """Sleep, ending early when any of ``events`` is set (a stop, a reload)."""
     if seconds <= 0 or any(event.is_set() for event in events):
@@ -111,10 +129,7 @@ async def pause(seconds: float, *events: asyncio.Event) -> None:
     try:
         await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for waiter in waiters:
-            waiter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waiter
+        await cancel_and_wait(*waiters)
 
 
 class Supervisor:
@@ -136,6 +151,7 @@ class Supervisor:
         wake: asyncio.Event | None = None,
     ) -> None:
         self.backoff = backoff
+        self.patient = Backoff(initial=PATIENT_INITIAL, cap=PATIENT_CAP)
         self._stop = stop
         self._stable_after = stable_after
         self._on_retry = on_retry
@@ -179,11 +195,15 @@ class Supervisor:
                     continue
                 if self._healthy or time.monotonic() - started > self._stable_after:
                     self.backoff.reset()
-                delay = max(self.backoff.next_delay(), outcome.min_delay)
+                if not outcome.patient:
+                    self.patient.reset()
+                backoff = self.patient if outcome.patient else self.backoff
+                delay = max(backoff.next_delay(), outcome.min_delay)
                 self._on_retry(outcome, delay)
                 await pause(delay, *self._events)
             else:
                 self.backoff.reset()
+                self.patient.reset()
                 if until_done:
                     return
                 if not self._stop.is_set():

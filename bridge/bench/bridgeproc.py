@@ -73,7 +73,8 @@ async def main(params: dict[str, Any]) -> None:
     finally:
         app.stop()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(runner, 10)
+            async with asyncio.timeout(10):
+                await runner
 
 
 if __name__ == "__main__":

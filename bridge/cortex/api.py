@@ -74,6 +74,7 @@ class CortexApi:
     def __init__(self, conn: Requester) -> None:
         self._conn = conn
         self.token: str | None = None
+        self.authorize_warning: dict[str, Any] | None = None
 
     def _token(self) -> str:
         if self.token is None:
@@ -113,6 +114,9 @@ class CortexApi:
             params["debit"] = debit
         result = _obj(await self._conn.request("authorize", params), "authorize")
         self.token = _str(result, "cortexToken", "authorize")
+        # The docs' result may carry a warning (6: licence agreement not accepted, ...).
+        warning = result.get("warning")
+        self.authorize_warning = warning if isinstance(warning, dict) else None
         return self.token
 
     async def generate_new_token(self, client_id: str, client_secret: str) -> str:

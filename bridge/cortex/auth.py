@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from bridge.cortex.api import CortexApi, token_expiry
-from bridge.cortex.protocol import TOKEN_ERRORS, CortexError, ErrorCode
+from bridge.cortex.protocol import TOKEN_ERRORS, CortexError, CortexWarning, ErrorCode
 from bridge.errors import AuthError, BridgeError
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,8 @@ class Authorizer:
         on_pending(state.message or "access not granted yet")
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._answered.wait(), ACCESS_POLL_SECONDS)
+                async with asyncio.timeout(ACCESS_POLL_SECONDS):
+                    await self._answered.wait()
             if self._rejected:
                 raise AuthError(
                     "the user rejected this application's access request in EMOTIV Launcher"
@@ -105,17 +106,25 @@ class Authorizer:
                 log.info("access approved in EMOTIV Launcher")
                 return
 
-    async def authorize(self, api: CortexApi) -> None:
-        """Reuse a token that is still valid; otherwise authorize."""
+    async def authorize(
+        self, api: CortexApi, on_warning: Callable[[CortexWarning], None] | None = None
+    ) -> None:
+        """Reuse a token that is still valid; otherwise authorize. A ``warning`` in the
+        answer (the docs show one) goes to ``on_warning`` like any other warning."""
         if self.token is not None and not _due(self.token):
             api.token = self.token
             return
         try:
             self.token = await api.authorize(self.client_id, self._secret, self.license, self.debit)
+            warning = api.authorize_warning
+            if on_warning is not None and warning is not None:
+                code = warning.get("code")
+                if isinstance(code, int):
+                    on_warning(CortexWarning(code, warning.get("message", "")))
         except CortexError as exc:
             if exc.code == ErrorCode.INVALID_CREDENTIALS:
                 raise AuthError(CREDENTIALS_REFUSED) from None
-            if exc.code in (ErrorCode.INVALID_LICENSE, ErrorCode.NO_LICENSE_PERMISSION):
+            if exc.code == ErrorCode.INVALID_LICENSE:
                 raise AuthError(
                     f"Cortex refused the licence (error {exc.code}: {exc.cortex_message}); "
                     "check cortex.license or leave it empty"

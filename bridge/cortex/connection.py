@@ -132,7 +132,8 @@ class CortexConnection:
             log.debug("-> %s #%s %s", method, rid, redact(params))
         try:
             await self._ws.send(text)
-            return await asyncio.wait_for(future, timeout if timeout is not None else self._timeout)
+            async with asyncio.timeout(timeout if timeout is not None else self._timeout):
+                return await future
         except ConnectionClosed as exc:
             raise ConnectionLost(f"{method}: connection to Cortex lost") from exc
         except TimeoutError:

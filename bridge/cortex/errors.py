@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-from bridge.errors import ExitCode
+from bridge.cortex.protocol import CortexError
+from bridge.errors import BridgeError, ExitCode, Reconnect, Refused, UserActionNeeded
 
 __all__ = [
     "ERRORS",
@@ -34,6 +35,7 @@ __all__ = [
     "WarningEvent",
     "WarningRule",
     "error_rule",
+    "escalate",
     "warning_rule",
 ]
 
@@ -495,3 +497,25 @@ def warning_rule(code: int) -> WarningRule:
         f"Cortex warning {code}, which the bridge does not know",
         UNKNOWN_WARNING_SOURCE,
     )
+
+
+# ------------------------------------------------------------------------- escalation
+
+
+def escalate(exc: CortexError) -> BridgeError:
+    """What an error answer becomes where a connection or a session gives up on it: the
+    rule's action as an exception :func:`bridge.supervise.classify` understands.
+
+    FATAL ends the bridge with the rule's exit code and hint; WAIT_FOR_USER waits
+    patiently with one line saying what to do; REOPEN reconnects at once; everything else
+    stays the :class:`CortexError` it was (retried with backoff, or a session restart
+    where a session gave up)."""
+    rule = error_rule(exc.code, exc.method)
+    if rule.action is Action.FATAL:
+        return Refused(f"{rule.hint} (Cortex error {exc.code} to {exc.method})",
+                       rule.exit_code or ExitCode.FAILURE)
+    if rule.action is Action.WAIT_FOR_USER:
+        return UserActionNeeded(f"{rule.hint} (Cortex error {exc.code})")
+    if rule.action is Action.REOPEN:
+        return Reconnect(f"Cortex error {exc.code} to {exc.method}: {rule.hint}")
+    return exc

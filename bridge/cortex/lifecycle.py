@@ -31,6 +31,7 @@ class ConnectionState(StrEnum):
     AUTHORIZING = "authorizing"
     READY = "connected"
     BACKING_OFF = "unreachable"
+    WAITING_FOR_USER = "waiting for the user"
     STOPPING = "stopping"
     STOPPED = "stopped"
     FATAL = "fatal"
@@ -42,6 +43,7 @@ class ConnectionEvent(StrEnum):
     ACCESS_GRANTED = "access granted"  # hasAccessRight true, or warning 9
     AUTHORIZED = "authorized"  # a valid token (new or kept from the last connection)
     FAILED = "failed"  # a failure classified as retryable (supervise.classify)
+    USER_NEEDED = "user needed"  # only the user can go on: log in, accept, approve
     RECONNECT = "reconnect"  # drop this connection and open a new one at once (reload)
     REFUSED = "refused"  # a failure classified as fatal (wrong credentials, rejected)
     BACKOFF_ELAPSED = "backoff elapsed"
@@ -60,10 +62,13 @@ CONNECTION_TRANSITIONS: Mapping[tuple[ConnectionState, ConnectionEvent], Connect
     (C.AWAITING_APPROVAL, CE.ACCESS_GRANTED): C.AUTHORIZING,
     (C.AUTHORIZING, CE.AUTHORIZED): C.READY,
     (C.BACKING_OFF, CE.BACKOFF_ELAPSED): C.CONNECTING,
+    (C.WAITING_FOR_USER, CE.BACKOFF_ELAPSED): C.CONNECTING,
     **{(state, CE.FAILED): C.BACKING_OFF for state in _LIVE},
+    **{(state, CE.USER_NEEDED): C.WAITING_FOR_USER for state in _LIVE},
     **{(state, CE.RECONNECT): C.CONNECTING for state in _LIVE},
     **{(state, CE.REFUSED): C.FATAL for state in _LIVE},
-    **{(state, CE.STOP): C.STOPPING for state in (*_LIVE, C.DISCONNECTED, C.BACKING_OFF)},
+    **{(state, CE.STOP): C.STOPPING
+       for state in (*_LIVE, C.DISCONNECTED, C.BACKING_OFF, C.WAITING_FOR_USER)},
     (C.STOPPING, CE.CLOSED): C.STOPPED,
     (C.FATAL, CE.CLOSED): C.STOPPED,
 }
@@ -173,6 +178,7 @@ def _node(state: StrEnum) -> str:
 
 BASELINE_WEIGHT = 0.1  # how fast the delivery-lag baseline follows slow drift
 STALL_RATE_PERIODS = 3.0  # a stall lasts at least this many periods of the fastest stream
+RETRY_CAP = 3600.0  # refused streams are asked for again at least once an hour
 
 
 class Verdict(StrEnum):
@@ -227,6 +233,7 @@ class Watch:
     pending: float | None = None
     next_resync: float = 0.0
     retry_at: float = float("inf")
+    retry_gap: float = 0.0
 
     def start(self, now: float) -> None:
         self.last_received = -1
@@ -247,10 +254,18 @@ class Watch:
 
     def subscribed(self, now: float, retry_later: bool) -> None:
         """Restart the stall clock after a subscribe; schedule the retry of refused
-        streams when there are any."""
+        streams when there are any, each retry twice as late as the one before, up to
+        an hour (a licence bought meanwhile is found within that)."""
         self.last_received = -1
         self.last_change = now
-        self.retry_at = now + self.policy.retry_interval if retry_later else float("inf")
+        if not retry_later:
+            self.retry_at = float("inf")
+            self.retry_gap = self.policy.retry_interval
+            return
+        if self.retry_gap <= 0:
+            self.retry_gap = self.policy.retry_interval
+        self.retry_at = now + self.retry_gap
+        self.retry_gap = min(self.retry_gap * 2.0, RETRY_CAP)
 
 
 def decide(watch: Watch, now: float, counters: Counters) -> Decision:

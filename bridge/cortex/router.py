@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.cortex.protocol import CortexWarning, WarningCode
+from bridge.cortex.errors import WarningEvent, WarningRule, warning_rule
+from bridge.cortex.protocol import CortexWarning
 from bridge.pipeline import StreamPipeline
 from bridge.status import StatusBoard
 
@@ -47,6 +48,9 @@ class WarningHooks:
     access_answered: Callable[[bool], None] = lambda granted: None
     headset_lost: Callable[[str], None] = lambda headset: None
     headset_connected: Callable[[str], None] = lambda headset: None
+    headset_failed: Callable[[str, str], None] = lambda headset, why: None
+    user_acted: Callable[[], None] = lambda: None
+    reopen: Callable[[str], None] = lambda reason: None
 
 
 class Router:
@@ -54,14 +58,19 @@ class Router:
         self.board = board
         self.hooks = hooks or WarningHooks()
         self.routes: dict[str, SessionRoutes] = {}
-        self._warnings: dict[int, Callable[[CortexWarning], None]] = {
-            WarningCode.STREAMS_STOPPED: self._session_ended,
-            WarningCode.SESSION_CLOSED: self._session_ended,
-            WarningCode.ACCESS_GRANTED: lambda w: self.hooks.access_answered(True),
-            WarningCode.ACCESS_REJECTED: lambda w: self.hooks.access_answered(False),
-            WarningCode.HEADSET_DATA_TIMEOUT: self._headset_lost,
-            WarningCode.HEADSET_CONNECTED: self._headset_connected,
-            WarningCode.HEADSET_SCAN_FINISHED: _debug,
+        # What each warning event does (cortex/errors.py maps every code to its event);
+        # an event without an entry is only said, at its row's level.
+        self._events: dict[WarningEvent, Callable[[CortexWarning, WarningRule], None]] = {
+            WarningEvent.SESSION_ENDED: self._session_ended,
+            WarningEvent.ACCESS_GRANTED: lambda w, rule: self.hooks.access_answered(True),
+            WarningEvent.ACCESS_REJECTED: self._access_rejected,
+            WarningEvent.HEADSET_LOST: self._headset_lost,
+            WarningEvent.HEADSET_CONNECTED: self._headset_connected,
+            WarningEvent.HEADSET_CONNECT_FAILED: self._headset_failed,
+            WarningEvent.SCAN_FINISHED: lambda w, rule: None,
+            WarningEvent.USER_LOGGED_IN: self._user_acted,
+            WarningEvent.EULA_ACCEPTED: self._user_acted,
+            WarningEvent.REOPEN_CONNECTION: self._reopen,
         }
 
     # ------------------------------------------------------------------ data
@@ -97,38 +106,46 @@ class Router:
     # -------------------------------------------------------------- warnings
 
     def on_warning(self, warning: CortexWarning) -> None:
-        handler = self._warnings.get(warning.code, _info)
-        handler(warning)
+        rule = warning_rule(warning.code)
+        log.log(rule.level, "Cortex warning %d (%s): %s", warning.code, rule.hint,
+                warning.text())
+        action = self._events.get(rule.event)
+        if action is not None:
+            action(warning, rule)
 
-    def _session_ended(self, warning: CortexWarning) -> None:
+    def _session_ended(self, warning: CortexWarning, rule: WarningRule) -> None:
         sid = warning.session_id
         routes = self.routes.get(sid) if sid else None
         if routes is not None:
             routes.end(f"warning {warning.code}: {warning.text()}")
-        log.info("Cortex warning %d: %s", warning.code, warning.text())
 
-    def _headset_lost(self, warning: CortexWarning) -> None:
+    def _access_rejected(self, warning: CortexWarning, rule: WarningRule) -> None:
+        self.hooks.access_answered(False)
+
+    def _headset_lost(self, warning: CortexWarning, rule: WarningRule) -> None:
         """103: the headset is gone; end its sessions now rather than at the next poll."""
-        log.warning("Cortex warning 103: %s", warning.text())
         hid = warning.headset_id
         if hid is None:
             return
         self.hooks.headset_lost(hid)
         for routes in self.routes.values():
             if routes.headset == hid:
-                routes.end("warning 103: the headset is disconnected")
+                routes.end(f"warning {warning.code}: the headset is disconnected")
 
-    def _headset_connected(self, warning: CortexWarning) -> None:
+    def _headset_connected(self, warning: CortexWarning, rule: WarningRule) -> None:
         """104 only spares the next headset poll. Late 104/142 while streaming change
         nothing: re-authorizing on them breaks sessions (cortex_api.md §6)."""
         if warning.headset_id is not None:
             self.hooks.headset_connected(warning.headset_id)
-        _debug(warning)
 
+    def _headset_failed(self, warning: CortexWarning, rule: WarningRule) -> None:
+        """100-102, 113, 31: Cortex gave up connecting the headset; the session waiting
+        for it ends now instead of at its 30 s deadline."""
+        if warning.headset_id is not None:
+            self.hooks.headset_failed(warning.headset_id, f"warning {warning.code}: {rule.hint}")
 
-def _debug(warning: CortexWarning) -> None:
-    log.debug("Cortex warning %d: %s", warning.code, warning.text())
+    def _user_acted(self, warning: CortexWarning, rule: WarningRule) -> None:
+        self.hooks.user_acted()
 
-
-def _info(warning: CortexWarning) -> None:
-    log.info("Cortex warning %d: %s", warning.code, warning.text())
+    def _reopen(self, warning: CortexWarning, rule: WarningRule) -> None:
+        self.hooks.reopen(f"Cortex warning {warning.code}: {rule.hint}")

@@ -27,8 +27,9 @@ from bridge.clock import (
     monotonic_to_lsl,
 )
 from bridge.config import Settings
-from bridge.cortex.api import CortexApi, Subscription
+from bridge.cortex.api import CortexApi, ShapeError, Subscription
 from bridge.cortex.auth import Authorizer
+from bridge.cortex.errors import error_rule, escalate
 from bridge.cortex.lifecycle import (
     Counters,
     HeadsetEvent,
@@ -39,13 +40,16 @@ from bridge.cortex.lifecycle import (
     decide,
     headset_machine,
 )
-from bridge.cortex.protocol import ACTIVATION_ERRORS, CortexError, ErrorCode
+from bridge.cortex.protocol import ACTIVATION_ERRORS, ConnectionLost, CortexError, ErrorCode
 from bridge.cortex.router import Router, SessionRoutes
+from bridge.errors import Transient
 from bridge.outputs.lsl import OutletRegistry
 from bridge.pipeline import HeadsetClock, MarkerHandler, Sink, StreamPipeline
+from bridge.repeats import Repeats
 from bridge.selection import CONNECTED, DISCOVERED
 from bridge.status import StatusBoard
-from bridge.streams import HeadsetInfo, StreamPlan, build_plan
+from bridge.streams import MODEL_LACKS, HeadsetInfo, StreamPlan, build_plan
+from bridge.supervise import describe
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +65,14 @@ CLOCK_STEP_SECONDS = 0.5  # sample times jumping this far against arrival: re-sy
 DETECTIONS = {"com": "mentalCommand", "fac": "facialExpression"}
 
 
-class SessionEnded(Exception):
-    """The headset's session is gone (warning 0/1/103, headset lost, stall); start over."""
+class SessionEnded(Transient):
+    """The headset's session is over; start over. ``at_once``: Cortex ended it or the
+    headset went (warnings 0/1/103, a stall), so the next session may start now; else a
+    step failed and the next try waits for the headset's backoff."""
+
+    def __init__(self, reason: str, at_once: bool = True) -> None:
+        super().__init__(reason)
+        self.at_once = at_once
 
 
 class Markers(Protocol):
@@ -116,6 +126,7 @@ class SessionHost(Protocol):
     vocab: dict[str, list[str]]
     listed: dict[str, str]  # headset id -> its status in the last queryHeadsets
     listed_objects: dict[str, Mapping[str, Any]]
+    connect_failures: dict[str, str]
 
     @property
     def stopping(self) -> bool: ...
@@ -125,6 +136,11 @@ class SessionHost(Protocol):
     def osc_output(self) -> Any: ...
 
     def request_reconnect(self, reason: str) -> None: ...
+
+    def streaming_started(self, headset_id: str) -> None: ...
+
+    @property
+    def repeats(self) -> Repeats: ...
 
 
 class HeadsetSession:
@@ -145,31 +161,44 @@ class HeadsetSession:
         self.status.state = label
 
     async def run(self) -> None:
+        """The session from start to end. However it ends, it never leaves a session open
+        behind it (every later ``createSession`` would fail with -32040): a failed step
+        closes it before the error goes up, as :class:`SessionEnded` or, for what the
+        connection must handle (a wait for the user, a refusal), escalated."""
         host, hid = self.host, self.hid
         self.machine.handle(HeadsetEvent.START)
         sid: str | None = None
         try:
-            await self._ensure_connected()
-            self.machine.handle(HeadsetEvent.CONNECTED)
-            listed = host.listed_objects.get(hid, {"id": hid})
-            headset = HeadsetInfo.from_headset_object(listed)
-            sid, self.activated = await self.open_session()
-            self.machine.handle(HeadsetEvent.SESSION_OPENED)
-            routes = SessionRoutes(hid)
-            host.router.routes[sid] = routes
-            clock = HeadsetClock(await self._clock_mapping())
-            self._show_clock(clock.mapping)
-            self.machine.handle(HeadsetEvent.CLOCK_SYNCED)
-            # Markers: a record, then this headset's queued markers (ends with this task).
-            streams = list(host.settings.cortex.streams)
-            host.markers.start_session(
-                self.api, sid, hid, clock, host.auth.with_token,
-                ready=lambda: "eeg" in routes.pipelines or "eeg" not in streams,
-            )
-            await self._stream(sid, headset, clock, routes, streams)
-        except SessionEnded as ended:
-            if not host.stopping:
-                log.warning("headset %s: session ended (%s); will start again", hid, ended)
+            try:
+                await self._ensure_connected()
+                self.machine.handle(HeadsetEvent.CONNECTED)
+                listed = host.listed_objects.get(hid, {"id": hid})
+                headset = HeadsetInfo.from_headset_object(listed)
+                sid, self.activated = await self.open_session()
+                self.machine.handle(HeadsetEvent.SESSION_OPENED)
+                routes = SessionRoutes(hid)
+                host.router.routes[sid] = routes
+                clock = HeadsetClock(await self._clock_mapping())
+                self._show_clock(clock.mapping)
+                self.machine.handle(HeadsetEvent.CLOCK_SYNCED)
+                # Markers: a record, then this headset's queued markers (end with this task).
+                streams = list(host.settings.cortex.streams)
+                host.markers.start_session(
+                    self.api, sid, hid, clock, host.auth.with_token,
+                    ready=lambda: "eeg" in routes.pipelines or "eeg" not in streams,
+                )
+                await self._stream(sid, headset, clock, routes, streams)
+            except CortexError as exc:
+                escalated = escalate(exc)
+                if escalated is not exc:
+                    raise escalated from None
+                rule = error_rule(exc.code, exc.method)
+                raise SessionEnded(f"{exc} ({rule.hint})", at_once=False) from None
+            except (ShapeError, TimeoutError) as exc:
+                raise SessionEnded(describe(exc), at_once=False) from None
+        except BaseException as exc:
+            if sid is not None and _left_open(exc) and not host.stopping:
+                await self._close_quietly(sid)
             raise
         finally:
             if sid is not None:
@@ -181,6 +210,13 @@ class HeadsetSession:
                     stats.state = "waiting"
             if not any(r.pipelines for r in host.router.routes.values()):
                 host.streaming.clear()
+
+    async def _close_quietly(self, sid: str) -> None:
+        """Close a session we give up on; a Cortex that no longer knows it, or does not
+        answer in time, changes nothing."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                await self.api.update_session(sid, "close")
 
     async def _stream(
         self,
@@ -202,6 +238,7 @@ class HeadsetSession:
         wanted = await self._subscribe(sid, headset, clock, routes, wanted)
         watch.subscribed(time.monotonic(), bool(wanted))
         self.machine.handle(HeadsetEvent.SUBSCRIBED)
+        self.host.streaming_started(self.hid)
         while True:
             if routes.ended.is_set():
                 raise SessionEnded(routes.end_reason)
@@ -224,7 +261,8 @@ class HeadsetSession:
                 watch.subscribed(time.monotonic(), bool(wanted))
                 self.machine.handle(HeadsetEvent.SUBSCRIBED)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(routes.ended.wait(), CLOCK_CHECK_SECONDS)
+                async with asyncio.timeout(CLOCK_CHECK_SECONDS):
+                    await routes.ended.wait()
 
     def _show_clock(self, mapping: ClockMapping) -> None:
         self.status.clock_source = mapping.source.value
@@ -234,7 +272,8 @@ class HeadsetSession:
         """No frame for ``silent`` seconds: if Cortex still answers, close the session and
         start again; if it does not, the whole connection is dead: reconnect."""
         try:
-            await asyncio.wait_for(self.api.get_cortex_info(), PROBE_TIMEOUT)
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                await self.api.get_cortex_info()
         except CortexError:
             pass  # an error is an answer too
         except TimeoutError:
@@ -252,6 +291,10 @@ class HeadsetSession:
         asked = float("-inf")
         deadline = time.monotonic() + CONNECT_WAIT_SECONDS
         while True:
+            failed = self.host.connect_failures.pop(hid, None)
+            if failed is not None:
+                raise SessionEnded(f"Cortex could not connect the headset ({failed})",
+                                   at_once=False)
             state = self.host.listed.get(hid)
             if state == CONNECTED:
                 if asked > float("-inf"):
@@ -265,7 +308,7 @@ class HeadsetSession:
                 deadline = max(deadline, now + CONNECT_WAIT_SECONDS)
             if now >= deadline:
                 raise SessionEnded(
-                    f"headset {hid} did not connect within {CONNECT_WAIT_SECONDS:.0f} s")
+                    f"did not connect within {CONNECT_WAIT_SECONDS:.0f} s", at_once=False)
             await asyncio.sleep(HEADSET_POLL_SECONDS / 4)
 
     async def open_session(self) -> tuple[str, bool]:
@@ -307,7 +350,8 @@ class HeadsetSession:
                 and isinstance(session.get("id"), str)
             ):
                 return session
-        raise SessionEnded(f"no open session found for headset {self.hid}")
+        raise SessionEnded("Cortex answered createSession without a session, and lists none "
+                           "for this headset", at_once=False)
 
     async def _clock_mapping(self) -> ClockMapping:
         host = self.host
@@ -340,18 +384,25 @@ class HeadsetSession:
             self._attach(sub, headset, clock, routes)
         host.router.replay_pending(routes)
         retry = []
+        now = time.monotonic()
         for fail in failure:
             host.board.stream(headset.id, fail.stream).state = "unavailable"
-            if fail.permanent:
-                log.warning("headset %s: stream %s not bridged: %s (remove it from "
-                            "cortex.streams)", headset.id, fail.stream, fail.message)
+            if fail.permanent or fail.stream in MODEL_LACKS.get(headset.model, ()):
+                why = fail.message if fail.permanent else f"an {headset.model_name} has none"
+                if host.repeats.note(("stream", headset.id, fail.stream), now) is not None:
+                    log.warning("headset %s: stream %s not bridged: %s (remove it from "
+                                "cortex.streams)", headset.id, fail.stream, why)
                 continue
             retry.append(fail.stream)
-            log.warning(
-                "headset %s: stream %s unavailable (%s: %s)%s; retrying every %.0f s",
-                headset.id, fail.stream, fail.code, fail.message,
-                _licence_hint(fail.stream, fail.code), SUBSCRIBE_RETRY_SECONDS,
-            )
+            rule = error_rule(fail.code, "subscribe")
+            say = host.repeats.note(("refused", headset.id, fail.stream, fail.code), now)
+            if say is not None:
+                log.warning(
+                    "headset %s: stream %s unavailable (%s: %s)%s; asking again later%s",
+                    headset.id, fail.stream, fail.code, fail.message or rule.hint,
+                    _licence_hint(fail.stream, fail.code),
+                    "" if say.first else f" (still refused, {say.summary()})",
+                )
         if success:
             host.streaming.set()
         return retry
@@ -393,6 +444,16 @@ class HeadsetSession:
                 actions = info.get("actions")
                 if isinstance(actions, list) and all(isinstance(a, str) for a in actions):
                     vocab[stream] = list(actions)
+
+
+def _left_open(exc: BaseException) -> bool:
+    """Whether a session that ended with ``exc`` may still be open in Cortex. Not when
+    Cortex ended it or the headset went (``at_once``: Cortex closes it, or a stall was
+    closed or found Cortex dead), when the connection is gone with it, or on a stop
+    (the source closes every session then)."""
+    if isinstance(exc, SessionEnded):
+        return not exc.at_once
+    return not isinstance(exc, asyncio.CancelledError | ConnectionLost)
 
 
 def _counters(routes: SessionRoutes) -> Counters:

@@ -25,13 +25,14 @@ from bridge.cortex.api import CortexApi
 from bridge.cortex.api_v1 import open_api
 from bridge.cortex.auth import Authorizer
 from bridge.cortex.connection import CortexConnection, make_ssl_context
+from bridge.cortex.errors import escalate
 from bridge.cortex.lifecycle import (
     ConnectionEvent,
     ConnectionState,
     Machine,
     connection_machine,
 )
-from bridge.cortex.protocol import ConnectionLost
+from bridge.cortex.protocol import ConnectionLost, CortexError
 from bridge.cortex.router import Router, WarningHooks
 from bridge.cortex.session import (
     HEADSET_POLL_SECONDS,
@@ -41,14 +42,15 @@ from bridge.cortex.session import (
     NoMarkers,
     SessionEnded,
 )
-from bridge.errors import AuthError
+from bridge.errors import Reconnect
 from bridge.outputs.lsl import OutletRegistry
 from bridge.pipeline import Sink
+from bridge.repeats import Repeats
 from bridge.selection import CONNECTED, select_headsets
 from bridge.sources import SinkFactory
 from bridge.status import StatusBoard
 from bridge.streams import HeadsetInfo, StreamPlan
-from bridge.supervise import Fatal, Reconnect, Retry, Supervisor, classify, describe
+from bridge.supervise import Fatal, Retry, Supervisor, cancel_and_wait, classify, describe
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ SCAN_INTERVAL_SECONDS = 20.0
 LOCAL_RECONNECT_CAP = 1.0  # retry a Cortex on this machine at least every second
 CONNECTED_AFTER_SECONDS = 10.0  # a connection that lasted this long resets the backoff
 CLOSE_TIMEOUT = 2.0  # closing our sessions before a reconnect
+HEADSET_RETRY_CAP = 300.0  # a headset whose session keeps failing: tried at least this often
 
 
 def is_loopback_url(url: str) -> bool:
@@ -105,6 +108,9 @@ class CortexSource:
             access_answered=self.auth.access_answered,
             headset_lost=self._headset_lost,
             headset_connected=self._headset_connected,
+            headset_failed=self._headset_failed,
+            user_acted=self._user_acted,
+            reopen=self.request_reconnect,
         ))
         self.streaming = asyncio.Event()
         self.clock_mode = clock_mode_for(settings)
@@ -113,7 +119,10 @@ class CortexSource:
         self.listed: dict[str, str] = {}
         self.listed_objects: dict[str, Mapping[str, Any]] = {}
         self.machine: Machine[ConnectionState, ConnectionEvent] = connection_machine(self._show)
+        self.repeats = Repeats()
+        self.connect_failures: dict[str, str] = {}  # headset id -> why Cortex gave up
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._restart_backoff: dict[str, Backoff] = {}
         self._stop = asyncio.Event()
         self._reconnect = asyncio.Event()
         self._reconnect_reason = ""
@@ -148,6 +157,25 @@ class CortexSource:
 
     def _show(self, old: ConnectionState, new: ConnectionState, event: ConnectionEvent) -> None:
         self.board.cortex_state = new.value
+
+    def _user_acted(self) -> None:
+        """Warning 2 or 17 (logged in, agreement accepted): a patient wait ends now."""
+        if self.machine.state is ConnectionState.WAITING_FOR_USER:
+            self.request_reconnect("the user acted in EMOTIV Launcher")
+
+    def _headset_failed(self, hid: str, why: str) -> None:
+        self.connect_failures[hid] = why
+
+    def streaming_started(self, hid: str) -> None:
+        """A headset streams: its failures are over (one line if they were said)."""
+        self._restart_backoff.pop(hid, None)
+        now = time.monotonic()
+        for key in list(self.repeats.runs):
+            if isinstance(key, tuple) and key[:2] == ("headset", hid):
+                said = self.repeats.end(key, now)
+                if said is not None:
+                    log.info("headset %s streams again after %s (%s)", hid, said.summary(),
+                             key[2])
 
     def _headset_lost(self, hid: str) -> None:
         self.listed[hid] = "disconnected"
@@ -191,15 +219,50 @@ class CortexSource:
         return 0.0
 
     def _retrying(self, outcome: Retry, delay: float) -> None:
+        """Say why the connection is tried again, once per condition and then in falling
+        summaries (:class:`~bridge.repeats.Repeats`); the status names what the user must
+        do when only the user can cure it."""
         if outcome.at_once:
             log.warning("reconnecting to Cortex: %s", outcome.reason)
             self.machine.handle(ConnectionEvent.RECONNECT)
             return
+        now = time.monotonic()
+        if outcome.patient:
+            self.machine.handle(ConnectionEvent.USER_NEEDED)
+            self.board.cortex_state = f"waiting for the user: {outcome.reason}"
+            say = self.repeats.note(("cortex", outcome.reason), now)
+            if say is not None:
+                log.warning("Cortex waits for the user: %s; asking again in %s%s",
+                            outcome.reason, _seconds(delay),
+                            "" if say.first else f" (still waiting, {say.summary()})")
+            return
         self.machine.handle(ConnectionEvent.FAILED)
-        log.warning("Cortex at %s: %s; retrying in %.1f s", self.settings.cortex.url,
-                    outcome.reason, delay)
+        say = self.repeats.note(("cortex", outcome.reason), now)
+        if say is not None:
+            log.warning("Cortex at %s: %s; retrying in %.1f s%s", self.settings.cortex.url,
+                        outcome.reason, delay,
+                        "" if say.first else f" (still failing, {say.summary()})")
+        else:
+            log.debug("Cortex at %s: %s; retrying in %.1f s", self.settings.cortex.url,
+                      outcome.reason, delay)
+
+    def _ready(self) -> None:
+        """Connected and authorized: every connection-level condition is over."""
+        now = time.monotonic()
+        for key in list(self.repeats.runs):
+            if isinstance(key, tuple) and key[0] == "cortex":
+                said = self.repeats.end(key, now)
+                if said is not None:
+                    log.info("Cortex is ready again after %s (%s)", said.summary(), key[1])
 
     async def _attempt(self) -> None:
+        try:
+            await self._serve_connection()
+        except CortexError as exc:
+            raise escalate(exc) from None
+
+    async def _serve_connection(self) -> None:
+        self._reconnect.clear()  # from here on, a request to reconnect is for this one
         conn = self.connection()
         await conn.open()
         headsets: asyncio.Task[None] | None = None
@@ -220,12 +283,8 @@ class CortexSource:
             if self.stopping:
                 await self._close_sessions(api)
         finally:
-            if headsets is not None:
-                headsets.cancel()
-            await self._cancel_headsets()
-            if headsets is not None:
-                with contextlib.suppress(BaseException):
-                    await headsets
+            await cancel_and_wait(headsets, *self._tasks.values())
+            self._tasks.clear()
             self.router.routes.clear()
             self.streaming.clear()
             await conn.close()
@@ -233,7 +292,7 @@ class CortexSource:
     def connection(self) -> CortexConnection:
         """A connection to the configured Cortex whose unasked frames go to the router;
         the lifecycle enters CONNECTING."""
-        if self.machine.state is ConnectionState.BACKING_OFF:
+        if self.machine.state in (ConnectionState.BACKING_OFF, ConnectionState.WAITING_FOR_USER):
             self.machine.handle(ConnectionEvent.BACKOFF_ELAPSED)
         elif self.machine.state is not ConnectionState.CONNECTING:
             self.machine.handle(ConnectionEvent.CONNECT)
@@ -257,8 +316,9 @@ class CortexSource:
         log.info("connected to Cortex %s at %s", self.version, cortex.url)
         await self.auth.ensure_access(api, self._awaiting_approval, wait=wait_for_access)
         self.machine.handle(ConnectionEvent.ACCESS_GRANTED)
-        await self.auth.authorize(api)
+        await self.auth.authorize(api, on_warning=self.router.on_warning)
         self.machine.handle(ConnectionEvent.AUTHORIZED)
+        self._ready()
         return api
 
     def _awaiting_approval(self, message: str) -> None:
@@ -283,24 +343,20 @@ class CortexSource:
         :class:`~bridge.supervise.Reconnect` ends this connection."""
         assert self._supervisor is not None
         self._supervisor.mark_healthy()
-        self._reconnect.clear()
         loop = asyncio.create_task(self._poll_headsets(api), name="headset-poll")
         wake = asyncio.create_task(self._reconnect.wait())
         try:
             await asyncio.wait({loop, wake}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            wake.cancel()
-            if not loop.done():
-                loop.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await loop
+            await cancel_and_wait(wake, None if loop.done() else loop)
         if not self._reconnect.is_set():
             loop.result()  # the loop ended by itself: raise what it raised
             return
         reason = self._reconnect_reason
         if not reason.startswith("Cortex"):  # a reload: leave Cortex tidy
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._close_sessions(api), CLOSE_TIMEOUT)
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await self._close_sessions(api)
         raise Reconnect(reason)
 
     async def _poll_headsets(self, api: CortexApi) -> None:
@@ -317,8 +373,7 @@ class CortexSource:
             for hid, task in list(self._tasks.items()):
                 if task.done():
                     del self._tasks[hid]
-                    if self._ended_badly(hid, task):
-                        retry_after[hid] = now + HEADSET_RETRY_SECONDS
+                    retry_after[hid] = now + self._restart_delay(hid, task)
             for hid in chosen:
                 if hid not in self._tasks and retry_after.get(hid, 0.0) <= now:
                     session = HeadsetSession(self, api, hid)
@@ -336,25 +391,41 @@ class CortexSource:
             await self.auth.refresh_if_due(api)
             await asyncio.sleep(HEADSET_POLL_SECONDS)
 
-    def _ended_badly(self, hid: str, task: asyncio.Task[None]) -> bool:
-        """A finished headset task: a fatal error ends the connection, any other failure
-        delays the headset's restart; a session that simply ended restarts at once."""
-        exc = task.exception() if not task.cancelled() else None
-        if exc is None or isinstance(exc, SessionEnded):
-            return False
-        if isinstance(exc, AuthError):
-            raise exc
-        log.warning("headset %s: %s", hid, describe(exc))
-        return True
+    def _restart_delay(self, hid: str, task: asyncio.Task[None]) -> float:
+        """A finished headset task: how long until its headset is tried again.
 
-    async def _cancel_headsets(self) -> None:
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
-        self._tasks.clear()
+        What ends the connection (a refused credential, a wait for the user, a reopen)
+        is raised from here; a session Cortex ended restarts at once; a failed step
+        restarts after a backoff that grows to five minutes, said once and then in
+        summaries."""
+        exc = task.exception() if not task.cancelled() else None
+        now = time.monotonic()
+        if exc is None or (isinstance(exc, SessionEnded) and exc.at_once):
+            if exc is not None and not self.stopping:
+                log.warning("headset %s: session ended (%s); starting it again", hid, exc)
+            self._restart_backoff.pop(hid, None)
+            return 0.0
+        outcome = classify(exc)
+        if isinstance(outcome, Fatal):
+            raise outcome.error
+        if outcome.patient or outcome.at_once:
+            raise exc  # the connection's business: wait for the user, or reopen
+        backoff = self._restart_backoff.setdefault(
+            hid, Backoff(initial=HEADSET_RETRY_SECONDS, cap=HEADSET_RETRY_CAP))
+        delay = backoff.next_delay()
+        reason = str(exc) if isinstance(exc, SessionEnded) else describe(exc)
+        say = self.repeats.note(("headset", hid, reason), now)
+        if outcome.unexpected:
+            log.error("headset %s: unexpected failure", hid, exc_info=exc)
+        elif say is not None:
+            log.warning("headset %s: %s; trying again in %s%s", hid, reason, _seconds(delay),
+                        "" if say.first else f" (still failing, {say.summary()})")
+        return delay
+
+
+
+def _seconds(delay: float) -> str:
+    return f"{delay:.1f} s" if delay < 90 else f"{delay / 60:.0f} min"
 
 
 __all__ = ["CortexSource", "clock_mode_for", "is_loopback_url"]

@@ -11,7 +11,6 @@ closed at shutdown, and :meth:`~MarkerService.stop` last.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -35,6 +34,7 @@ from bridge.markers.queue import MarkerQueue
 from bridge.outputs.lsl import OutletRegistry
 from bridge.pipeline import HeadsetClock, MarkerHandler
 from bridge.streams import HeadsetInfo
+from bridge.supervise import cancel_and_wait
 
 log = logging.getLogger("bridge.markers")
 
@@ -174,10 +174,7 @@ class MarkerService:
         for sid in session_ids:
             record_id = self.records.pop(sid, None)
             task = self._tasks.pop(sid, None)
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+            await cancel_and_wait(task)
             if not record_id:  # none opened ("" : Cortex 1.x needs no record)
                 continue
             try:

@@ -133,8 +133,6 @@ def test_create_session_answering_empty_object_streams(
     assert replay.requests("createSession")[0].params["status"] == "active"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15: `check` subscribes with an empty session id "
-                   "when createSession answers {} and exits 1")  # fmt: skip
 def test_check_accepts_create_session_answering_empty_object(
     tmp_path: Path, unique_id: str
 ) -> None:
@@ -227,8 +225,6 @@ REFUSALS_WAIT = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15: login and licence refusals fall into the "
-                   "generic reconnect loop (a WARNING per retry, forever)")  # fmt: skip
 @pytest.mark.parametrize("name", REFUSALS_WAIT)
 def test_refusal_waits_for_the_user_with_one_clear_line(
     name: str, tmp_path: Path, unique_id: str, caplog: pytest.LogCaptureFixture
@@ -279,8 +275,6 @@ def test_error_with_data_behavior_is_said_and_retried(
     assert samples
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15: a repeated createSession failure is a "
-                   "WARNING per retry, not one line then a summary")  # fmt: skip
 def test_headset_not_available_is_retried_quietly(
     tmp_path: Path, unique_id: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -302,8 +296,6 @@ def test_headset_not_available_is_retried_quietly(
 # ----------------------------------------------------------------------------- warnings
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15: warning 11 ('please re-open the "
-                   "connection') is only logged")  # fmt: skip
 def test_warning_11_reopens_the_connection(tmp_path: Path, unique_id: str) -> None:
     """#82 (2020): warning 11 right after connecting."""
     with (

@@ -22,6 +22,8 @@ PURE = (
     "bridge.backoff",
     "bridge.errors",
     "bridge.selection",
+    "bridge.repeats",
+    "bridge.cortex.errors",
     "bridge.streams",
     "bridge.cortex.protocol",
     "bridge.cortex.lifecycle",

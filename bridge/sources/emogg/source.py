@@ -23,7 +23,6 @@ The token and the stream URI never appear in a log line or an exception.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -60,7 +59,7 @@ from bridge.sources.emogg.protocol import (
 )
 from bridge.sources.emogg.rest import EmoggHttpError, EmoggRest
 from bridge.status import StatusBoard
-from bridge.supervise import Retry, Supervisor, describe
+from bridge.supervise import Retry, Supervisor, cancel_and_wait, describe
 
 __all__ = ["EmoggAuthError", "EmoggSessionError", "EmoggSource"]
 
@@ -235,9 +234,8 @@ class EmoggSource:
 
     async def _stop_session(self, rest: EmoggRest, session_id: str) -> None:
         try:
-            session = await asyncio.wait_for(
-                rest.stop_session(session_id), self.settings.request_timeout + 1.0
-            )
+            async with asyncio.timeout(self.settings.request_timeout + 1.0):
+                session = await rest.stop_session(session_id)
             log.info("Emogg session %s stopped (%s)", session_id, session.get("state", "?"))
         except EmoggHttpError as exc:
             if exc.status == 400:
@@ -305,10 +303,7 @@ class EmoggSource:
                         log.warning("Emogg ping refused: %d %s", reply.status, reply.message)
             finally:
                 self.subscribed.clear()
-                stopped.cancel()
-                reader.cancel()
-                with contextlib.suppress(BaseException):
-                    await reader
+                await cancel_and_wait(stopped, reader)
 
     async def _authenticate(self, ws: ClientConnection) -> None:
         reply = await self._call(ws, PATH_AUTH, {"token": self._token})
@@ -355,7 +350,8 @@ class EmoggSource:
         self._replies.add(path, future)
         await ws.send(encode_request(path, body, self._next_id))
         try:
-            return await asyncio.wait_for(future, self.settings.request_timeout)
+            async with asyncio.timeout(self.settings.request_timeout):
+                return await future
         except TimeoutError:
             raise _Retry(f"no reply to {path} within {self.settings.request_timeout:g} s") from None
 
