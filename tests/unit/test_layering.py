@@ -35,12 +35,7 @@ IO_MODULES = ("asyncio", "websockets", "pylsl", "socket", "ssl", "threading", "s
 # The command layer starts whatever the user asked for, the simulator included.
 ENTRY_POINTS = {"bridge.cli", "bridge.__main__", "bridge.demo"}
 NOT_PRODUCT = ("bridge.simulator", "bridge.bench")
-# The simulator's method handlers and its service import each other (the table is
-# loaded lazily); being untangled, after which this set is empty again.
-KNOWN_CYCLES = {"bridge.simulator.service", "bridge.simulator.methods",
-                "bridge.simulator.faults", "bridge.simulator.bci", "bridge.simulator.profiles",
-                "bridge.simulator.records", "bridge.simulator.subjects",
-                "bridge.simulator.emogg.service", "bridge.simulator.emogg.analytics"}
+KNOWN_CYCLES = {"bridge.simulator.emogg.service", "bridge.simulator.emogg.analytics"}
 
 
 def module_name(path: Path) -> str:
