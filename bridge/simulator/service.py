@@ -67,6 +67,8 @@ class CortexService:
     def __init__(
         self, config: SimulatorConfig, clock: Clock | None = None, api: CortexApi | None = None
     ) -> None:
+        """``api`` is what the service answers with (``dialects.make_service`` passes it);
+        without one, the API its handler module registered for :attr:`dialect`."""
         config = dataclasses.replace(apply_quirks(config))  # ours: faults change it
         if config.met_layout not in MET_LAYOUTS:
             raise ValueError(f"met layout must be one of {', '.join(MET_LAYOUTS)}")
