@@ -10,14 +10,17 @@ accepted and ``session`` wins (§B.9). Result shapes the docs do not show are [U
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.simulator.headsets import DETECTION_INFO
 from bridge.simulator.jsonrpc import TOKEN, Code, RpcError, anything, s
+from bridge.simulator.model import Call
 from bridge.simulator.profiles import MAX_ACTIVE, refresh_detection
-from bridge.simulator.service import Call, CortexService
 from bridge.simulator.signals import hash01
 from bridge.simulator.spec import MethodSpec
+
+if TYPE_CHECKING:
+    from bridge.simulator.service import CortexService
 
 FE_THRESHOLD_DEFAULT = 500  # facialExpressionThreshold range 0-1000 [U]
 

@@ -22,6 +22,7 @@ from bridge.simulator.device import (
     VirtualHeadset,
 )
 from bridge.simulator.jsonrpc import Code, RpcError
+from bridge.simulator.model import ServerAction
 
 if TYPE_CHECKING:
     from bridge.simulator.service import CortexService
@@ -196,8 +197,6 @@ def drop_connections(
     ``close`` with close code 1001 (going away). Sessions close as on any disconnect."""
     if mode not in ("abort", "close"):
         raise RpcError(Code.INVALID_PARAMS, 'The mode must be "abort" or "close".')
-    from bridge.simulator.service import ServerAction
-
     svc.actions.append(ServerAction("drop", mode, requester))
     return {"connections": len(svc.conns), "mode": mode}
 

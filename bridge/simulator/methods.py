@@ -1,6 +1,7 @@
 """The Cortex methods: documented parameters, result shapes, errors and warnings.
 
-One table (:data:`METHODS`) maps each method name to its parameter spec and handler.
+One table (:data:`METHODS`) maps each method name to its parameter spec and handler;
+:data:`API` hands it, with the record hooks, to the service (see ``spec.py``).
 The spec decides -32018 (missing) and -32602 (wrong type) before the handler runs; the
 handler implements the behaviour in ``cortex_api.md`` and raises :class:`RpcError` for the
 rest. Where the reference marks a behaviour [U], the comment says so and
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.simulator import bci, faults, profiles, records, subjects
 from bridge.simulator.device import (
@@ -22,11 +23,22 @@ from bridge.simulator.device import (
 )
 from bridge.simulator.headsets import ALL_STREAMS, CORTEX_INFO
 from bridge.simulator.jsonrpc import TOKEN, Code, RpcError, boolean, num, obj, s, str_list
+from bridge.simulator.model import Call, Session, Subscription, iso
 from bridge.simulator.profiles import schedule_training
-from bridge.simulator.service import Call, CortexService, Session, Subscription, iso
-from bridge.simulator.spec import Handler, MethodSpec
+from bridge.simulator.spec import CortexApi, Handler, MethodSpec, register_api
 
-__all__ = ["METHODS", "Handler", "MethodSpec", "schedule_training", "sim_fault", "sim_state"]
+if TYPE_CHECKING:
+    from bridge.simulator.service import CortexService
+
+__all__ = [
+    "API",
+    "METHODS",
+    "Handler",
+    "MethodSpec",
+    "schedule_training",
+    "sim_fault",
+    "sim_state",
+]
 
 GRANTED_MESSAGE = "The user has granted access right to this application."  # observed
 NOT_GRANTED_MESSAGE = (
@@ -420,3 +432,7 @@ METHODS: Mapping[str, MethodSpec] = {
     **bci.METHODS,
     **subjects.METHODS,
 }
+
+# What the v2 service runs on; registered so that ``CortexService(config)`` finds it.
+API = CortexApi(METHODS, records.seed_cloud_records, records.record_finished)
+register_api("v2", API)

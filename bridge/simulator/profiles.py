@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.simulator.headsets import (
     DETECTION_INFO,
@@ -21,9 +21,12 @@ from bridge.simulator.headsets import (
     TRAINING_EVENTS,
 )
 from bridge.simulator.jsonrpc import TOKEN, Code, RpcError, s
-from bridge.simulator.service import Call, CortexService, LoadedProfile, Session
+from bridge.simulator.model import Call, LoadedProfile, Session
 from bridge.simulator.signals import Detection
 from bridge.simulator.spec import MethodSpec
+
+if TYPE_CHECKING:
+    from bridge.simulator.service import CortexService
 
 GUEST = "Guest"  # loadGuestProfile's profile name [U]
 MAX_ACTIVE = 4  # "Maximum 4 mental command actions are actived" (E live_advance.py)

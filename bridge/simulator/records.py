@@ -15,7 +15,7 @@ import math
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,17 +35,13 @@ from bridge.simulator.jsonrpc import (
     s,
     str_list,
 )
-from bridge.simulator.service import (
-    Call,
-    CortexService,
-    PendingMarker,
-    Record,
-    Session,
-    iso,
-)
+from bridge.simulator.model import Call, PendingMarker, Record, Session, iso
 from bridge.simulator.signals import EegGenerator, SignalSpec
 from bridge.simulator.spec import MethodSpec
 from bridge.simulator.store import Arrays
+
+if TYPE_CHECKING:
+    from bridge.simulator.service import CortexService
 
 MAX_CAPTURE_S = 300.0  # a record keeps at most its last 5 minutes of samples [U: ours]
 EXPORT_FORMATS = ("EDF", "EDFPLUS", "BDFPLUS", "CSV")

@@ -28,8 +28,8 @@ from websockets.protocol import State
 from bridge.simulator import faults, tls
 from bridge.simulator.background import BackgroundServer
 from bridge.simulator.config import SimulatorConfig
-from bridge.simulator.service import Clock, ServerAction
-from bridge.simulator.v1 import make_service
+from bridge.simulator.dialects import make_service
+from bridge.simulator.model import Clock, ServerAction
 
 log = logging.getLogger("bridge.simulator")
 

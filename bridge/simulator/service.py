@@ -6,7 +6,10 @@ request; ``tick`` runs timers and appends every data frame that has become due. 
 server (``server.py``) only moves texts between outboxes and WebSockets, so everything
 here can be driven by a fake clock in a unit test.
 
-Method handlers live in ``methods.py``; faults in ``faults.py``.
+The service's data types live in ``model.py``. Method handlers live in ``methods.py``
+(and the modules it merges) and ``v1_methods.py``; the service receives them as a
+:class:`~bridge.simulator.spec.CortexApi` (see ``dialects.py``) and never imports them,
+so the handlers can import the service's types without a cycle. Faults: ``faults.py``.
 """
 
 from __future__ import annotations
@@ -17,21 +20,32 @@ import itertools
 import logging
 import random
 import secrets
-import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from bridge.simulator import jsonrpc
 from bridge.simulator.config import SimulatorConfig
 from bridge.simulator.device import STATUS_CONNECTED, VirtualHeadset
 from bridge.simulator.headsets import MET_LAYOUTS, MET_RATE_HIGH, MET_RATE_LOW, parse_headset_spec
 from bridge.simulator.jsonrpc import Code, RpcError
+from bridge.simulator.model import (
+    Call,
+    Clock,
+    Connection,
+    LoadedProfile,
+    Record,
+    ServerAction,
+    Session,
+    Subscription,
+    SystemClock,
+    Timer,
+    iso,
+)
 from bridge.simulator.quirks import apply_quirks, parse_quirk
 from bridge.simulator.signals import parse_signal
+from bridge.simulator.spec import CortexApi, registered_api
 from bridge.simulator.store import UserStore
 from bridge.simulator.tokens import TokenAuthority, TokenClaims, TokenError
 
@@ -42,153 +56,19 @@ FLOOD_HIGH_WATER = 2048  # ...only while the connection's outbox holds fewer tha
 OUTBOX_LIMIT = 500_000  # a client this far behind is dropped (it would exhaust memory)
 
 
-class Clock(Protocol):
-    def monotonic(self) -> float: ...
-    def time(self) -> float: ...
-
-
-class SystemClock:
-    """The machine's clocks; CLOCK_MONOTONIC is shared with clients on the same host,
-    which is what makes syncWithHeadsetClock's adjustment exact."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time(self) -> float:
-        return time.time()
-
-
-def iso(epoch: float, timespec: str = "milliseconds") -> str:
-    """Local time with offset, as Cortex formats ``started``/``startDatetime``."""
-    return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec=timespec)
-
-
-@dataclass
-class Connection:
-    id: int
-    peer: str
-    outbox: deque[str] = field(default_factory=deque)
-    open: bool = True
-
-
-@dataclass
-class PendingMarker:
-    k: int
-    entry: dict[str, Any]  # the truth record in headset.markers (updated when sent)
-    wire: dict[str, Any]  # the object placed in the MARKERS column
-
-
-@dataclass
-class Subscription:
-    stream: str
-    rate: float
-    cursor: int  # next sample index to send
-    flood_end: int = 0  # send up to here regardless of time (flood mode)
-    markers: list[PendingMarker] = field(default_factory=list)
-
-
-@dataclass
-class Record:
-    obj: dict[str, Any]
-    app_id: str
-    session_id: str
-    markers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    start_mono: float = 0.0
-    end_mono: float = 0.0
-    headset: VirtualHeadset | None = None
-    exportable: bool = False  # post-processing done (warning 30 sent)
-
-
-@dataclass
-class LoadedProfile:
-    """A profile loaded on a headset: its working copy (training edits it; ``save``
-    writes it back to the store) and who loaded it."""
-
-    name: str
-    app_id: str
-    conn: int
-    data: dict[str, Any]
-    guest: bool = False
-    training: dict[str, str] = field(default_factory=dict)  # "detection:action" -> result
-
-
-@dataclass
-class Session:
-    id: str
-    app_id: str
-    client_id: str
-    conn: int
-    headset: VirtualHeadset
-    status: str  # "opened" | "activated" | "closed"
-    started: str
-    owner: str
-    license: str = ""
-    stopped: str = ""
-    subs: dict[str, Subscription] = field(default_factory=dict)
-    record_ids: list[str] = field(default_factory=list)
-    record: Record | None = None
-    training_timers: dict[str, Timer] = field(default_factory=dict)
-    closed_by: str = ""  # truth for tests: "client", "headset" or "connection"
-
-    @property
-    def live(self) -> bool:
-        return self.status != "closed"
-
-    def to_json(self) -> dict[str, Any]:
-        """The session object (cortex_api.md §4.5), keys as in the docs' examples."""
-        return {
-            "appId": self.app_id,
-            "headset": self.headset.to_json(),
-            "id": self.id,
-            "license": self.license,
-            "owner": self.owner,
-            "recordIds": list(self.record_ids),
-            "recording": self.record is not None,
-            "started": self.started,
-            "status": self.status,
-            "stopped": self.stopped,
-            "streams": list(self.subs),
-        }
-
-
-@dataclass(order=True)
-class Timer:
-    due: float
-    seq: int
-    fn: Callable[[], None] = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
-@dataclass(frozen=True, slots=True)
-class ServerAction:
-    """Something only the I/O layer can do, requested by the service."""
-
-    kind: str  # "drop"
-    mode: str = "abort"  # "abort" (no close frame) or "close" (close frame 1001)
-    after_conn: int | None = None  # wait until this connection's outbox is flushed
-    only_conn: int | None = None  # drop just this connection (None: all of them)
-
-
-@dataclass
-class Call:
-    """What a method handler gets: the caller, its params, its token's claims."""
-
-    conn: Connection
-    params: dict[str, Any]
-    claims: TokenClaims | None
-    mono: float
-
-
 class CortexService:
     """All of Cortex's state and behaviour, driven by ``receive`` and ``tick``."""
 
     # The request parameter holding the token (Cortex 1.x calls it ``_auth``, see v1.py).
     token_param = "cortexToken"
+    # Whose registered API a service built without one gets (see spec.py).
+    dialect = "v2"
 
-    def __init__(self, config: SimulatorConfig, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: SimulatorConfig, clock: Clock | None = None, api: CortexApi | None = None
+    ) -> None:
+        """``api`` is what the service answers with (``dialects.make_service`` passes it);
+        without one, the API its handler module registered for :attr:`dialect`."""
         config = dataclasses.replace(apply_quirks(config))  # ours: faults change it
         if config.met_layout not in MET_LAYOUTS:
             raise ValueError(f"met layout must be one of {', '.join(MET_LAYOUTS)}")
@@ -238,11 +118,9 @@ class CortexService:
             if h.initial_status == STATUS_CONNECTED:
                 # Both anchors read together: they must describe the same instant.
                 h.connect(self.clock.monotonic(), self.clock.time(), self.clock_offset)
-        from bridge.simulator.methods import METHODS  # circular by design
-        from bridge.simulator.records import seed_cloud_records
-
-        self.methods = METHODS
-        seed_cloud_records(self)
+        self.api = api if api is not None else registered_api(self.dialect)
+        self.methods = self.api.methods
+        self.api.started(self)
 
     # ---- helpers used by handlers and faults ---------------------------------------
 
@@ -335,14 +213,12 @@ class CortexService:
     def finish_record(self, session: Session) -> Record:
         """Stop the session's record, keep its samples and start post-processing
         (warnings 18 then 30, see records.py)."""
-        from bridge.simulator.records import record_finished  # circular by design
-
         record = session.record
         assert record is not None
         record.obj["endDatetime"] = iso(self.epoch_now(), "microseconds")
         record.end_mono = self.clock.monotonic()
         session.record = None
-        record_finished(self, session, record)
+        self.api.record_finished(self, session, record)
         return record
 
     def close_headset_sessions(self, headset: VirtualHeadset) -> None:

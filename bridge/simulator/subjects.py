@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.simulator.device import STATUS_CONNECTED
 from bridge.simulator.headsets import FLEX_LABELS
@@ -25,8 +25,11 @@ from bridge.simulator.jsonrpc import (
     s,
     str_list,
 )
-from bridge.simulator.service import Call, CortexService, iso
+from bridge.simulator.model import Call, iso
 from bridge.simulator.spec import MethodSpec
+
+if TYPE_CHECKING:
+    from bridge.simulator.service import CortexService
 
 SEXES = ("M", "F", "U")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

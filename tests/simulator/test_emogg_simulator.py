@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from bridge.simulator.emogg import EmoggService, EmoggSimulatorConfig, EmoggSimulatorThread
-from bridge.simulator.emogg.service import iso_z
+from bridge.simulator.emogg.model import iso_z
 
 TOKEN = "emogg-demo-token"
 AUTH = {"authorization": f"Bearer {TOKEN}"}

@@ -447,3 +447,33 @@ def test_session_empty_result_quirk_keeps_the_session():
     hid = d.svc.headsets[0].id
     assert d.call("createSession", cortexToken=token, headset=hid, status="active") == {}
     assert d.call("createSession", cortexToken=token, headset=hid, status="open")["code"] == -32005
+
+
+def test_each_service_gets_its_dialects_methods():
+    """The services never import their handlers: make_service hands each its API, and
+    one built bare (as the benchmarks build CortexService) finds its dialect's."""
+    from bridge.simulator import methods, v1_methods
+    from bridge.simulator.dialects import make_service
+    from bridge.simulator.spec import registered_api
+
+    assert Driver().svc.api is methods.API
+    assert make_service(SimulatorConfig(), FakeClock()).api is methods.API
+    v1 = make_service(SimulatorConfig(dialect="v1"), FakeClock())
+    assert v1.api is v1_methods.API and "login" in v1.methods and "createRecord" not in v1.methods
+    with pytest.raises(LookupError):
+        registered_api("v0")
+
+
+def test_a_service_answers_only_the_methods_it_was_given():
+    from bridge.simulator import methods
+    from bridge.simulator.spec import CortexApi
+
+    only_info = CortexApi({"getCortexInfo": methods.METHODS["getCortexInfo"]},
+                          lambda svc: None, lambda svc, session, record: None)  # fmt: skip
+    svc = CortexService(SimulatorConfig(cloud_records=0), FakeClock(), only_info)
+    conn = svc.open_connection("test")
+    for i, method in enumerate(("getCortexInfo", "queryHeadsets"), 1):
+        svc.receive(conn, json.dumps({"jsonrpc": "2.0", "id": i, "method": method}))
+    info, missing = (json.loads(text) for text in svc.outbox(conn))
+    assert info["result"]["version"] == "4.8.32"
+    assert missing["error"]["code"] == -32601

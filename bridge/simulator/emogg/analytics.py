@@ -2,7 +2,8 @@
 transcription sentiment, custom sources and events, and the list's date filters
 (``emogg.md`` §2-3).
 
-Pure functions of the service's sessions and clock; ``service.py`` routes to them.
+Pure functions of the service's sessions and clock; ``routes.py`` routes to them. The
+service is imported only for type checking (it imports this module through its routes).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bridge.simulator.emogg.audience import Snapshot
+from bridge.simulator.emogg.model import USER_ID, HttpResponse, SimSession, error_response
 
 if TYPE_CHECKING:
-    from bridge.simulator.emogg.service import EmoggService, HttpResponse, SimSession
+    from bridge.simulator.emogg.service import EmoggService
 
 GRANULARITY_DEFAULT = 60  # seconds [D]
 GRANULARITY_RANGE = (5, 3600)  # [D]
@@ -96,14 +98,12 @@ def emotions_timeline(svc: EmoggService, session: SimSession,
     """``timeline[] = {start, end, detectedFaces, emotions:{e:{people, quantity,
     intensity}}}``, intervals without data omitted (§3 [D]); aggregates as the WS
     ``sei`` windows (audience.py), ``detectedFaces`` = most faces in view [U]."""
-    from bridge.simulator.emogg.service import HttpResponse, _error
-
     base = int(session.created)
     first, last = _lived(svc, session)
     try:
         granularity, start, end = interval_query(query, max(0, last - base))
     except ValueError as exc:
-        return _error(400, str(exc))
+        return error_response(400, str(exc))
     snaps: dict[int, Snapshot] = {}
     if last > first:
         snaps = dict(session.audience.replay(max(first, base + start), min(last, base + end) - 1))
@@ -132,14 +132,12 @@ def transcription_sentiment(svc: EmoggService, session: SimSession,
     (§3 [D]); sentiments are sums over the interval's segments (the docs' example sums
     to about its segment count [I]); intervals without speech are omitted. The virtual
     audience speaks about one segment per 10 s [U]."""
-    from bridge.simulator.emogg.service import HttpResponse, _error
-
     base = int(session.created)
     first, last = _lived(svc, session)
     try:
         granularity, start, end = interval_query(query, max(0, last - base))
     except ValueError as exc:
-        return _error(400, str(exc))
+        return error_response(400, str(exc))
     timeline = []
     for a in range(start, end, granularity):
         b = min(a + granularity, end)
@@ -166,16 +164,14 @@ def post_events(svc: EmoggService, session: SimSession, extras: SessionExtras, d
     an event from a source (201 array of ``{time, data, source, session, user,
     type: "sensor_report"}``). The source is ``source`` in the body or ``sourceId`` in
     the query, or the only one registered [U]."""
-    from bridge.simulator.emogg.service import USER_ID, HttpResponse, _error
-
     if not isinstance(data, dict):
-        return _error(400, "Invalid request body")
+        return error_response(400, "Invalid request body")
     if session.state != "active":
-        return _error(400, "Session is not active")
+        return error_response(400, "Session is not active")
     if "format" in data or "name" in data:
         name, fmt = data.get("name"), data.get("format")
         if not isinstance(name, str) or not name.strip() or fmt not in SOURCE_FORMATS:
-            return _error(400, "name and format (scalar or text) are required")
+            return error_response(400, "name and format (scalar or text) are required")
         source = Source(str(uuid.UUID(int=svc.rng.getrandbits(128), version=4)), name, fmt)
         extras.sources[source.id] = source
         return HttpResponse(201, source.to_json())
@@ -184,15 +180,15 @@ def post_events(svc: EmoggService, session: SimSession, extras: SessionExtras, d
         sid = next(iter(extras.sources))
     sender = extras.sources.get(str(sid)) if sid is not None else None
     if sender is None:
-        return _error(404, "Source not found")
+        return error_response(404, "Source not found")
     t, value = data.get("time"), data.get("data")
     if not isinstance(t, int | float) or isinstance(t, bool) or t < 0:
-        return _error(400, "time must be seconds since the session start")
+        return error_response(400, "time must be seconds since the session start")
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
     if (sender.format == "scalar") != is_number or (
         sender.format == "text" and not isinstance(value, str)
     ):
-        return _error(400, f"data must be a {'number' if sender.format == 'scalar' else 'string'}")
+        return error_response(400, f"data must be a {'number' if sender.format == 'scalar' else 'string'}")
     event = {"time": t, "data": value, "source": sender.id, "session": session.id,
              "user": USER_ID, "type": "sensor_report"}  # fmt: skip
     extras.events.append(event)

@@ -28,7 +28,8 @@ from websockets.http11 import Request, Response
 
 from bridge.simulator.background import BackgroundServer
 from bridge.simulator.emogg.config import EmoggSimulatorConfig
-from bridge.simulator.emogg.service import Clock, EmoggService, SimSession
+from bridge.simulator.emogg.model import Clock, SimSession
+from bridge.simulator.emogg.service import EmoggService
 
 log = logging.getLogger("bridge.simulator.emogg")
 # Frames are logged at DEBUG by the WebSocket library, and auth frames carry the token.

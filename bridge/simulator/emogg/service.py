@@ -3,7 +3,9 @@
 :class:`EmoggService` holds sessions, their virtual audiences, WebSocket connections
 (as outboxes of JSON texts) and the rate limits. ``http`` answers one REST request,
 ``ws_receive`` one WebSocket message, ``tick`` runs the workers and emits every event
-that has become due. The server (``server.py``) only moves bytes.
+that has become due. The server (``server.py``) only moves bytes. Its data types are in
+``model.py``, the REST routing table in ``routes.py`` and the analysis endpoints in
+``analytics.py``; those import the service only for type checking (no import cycle).
 
 What is documented and what is our choice is listed in ``docs/emogg-simulator.md``
 ([D] documented, [D?] contradictory in the docs, [U] our choice).
@@ -13,18 +15,25 @@ from __future__ import annotations
 
 import json
 import random
-import re
-import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from collections.abc import Mapping
+from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 from bridge.simulator.emogg import analytics
 from bridge.simulator.emogg.audience import Audience
 from bridge.simulator.emogg.config import EmoggSimulatorConfig
+from bridge.simulator.emogg.model import (
+    Clock,
+    Emitted,
+    HttpResponse,
+    SimSession,
+    Sub,
+    WsConn,
+    error_response,
+    iso_z,
+)
+from bridge.simulator.emogg.routes import ROUTES
 
 KNOWN_EMOTIONS: Final = (
     "exaltation", "focus", "shock", "seriousness", "fatigue", "disgust", "overwhelming",
@@ -37,109 +46,10 @@ COUNTS, INTENSITIES, WORKER = (
 )  # fmt: skip
 EVENT_TYPE: Final = {COUNTS: "sec", INTENSITIES: "sei", WORKER: "sws"}
 STREAM_SCHEMES: Final = ("rtmp", "rtsp", "rtmps")
-USER_ID: Final = "65d7a8fb532f66218ecd4cab"  # the docs' example user [U]
-PRODUCT_ID: Final = "65946a77408bd7b32c5189a3"  # the docs' example product [U]
 MAX_CATCH_UP_WINDOWS: Final = 10  # after a stall, older windows are dropped [U]
 
 CLOSE_POLICY: Final = 1008  # protocol violations [U]
 CLOSE_NORMAL: Final = 1000  # idle timeout [U]
-
-
-class Clock(Protocol):
-    def monotonic(self) -> float: ...
-    def time(self) -> float: ...
-
-
-def iso_z(epoch: float) -> str:
-    """``YYYY-MM-DDTHH:mm:ss.sssZ``, Emogg's response date format [D]."""
-    moment = datetime.fromtimestamp(epoch, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-@dataclass
-class HttpResponse:
-    status: int
-    body: Any = None  # JSON-able, or None for an empty body
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-    def encode(self) -> bytes:
-        return b"" if self.body is None else json.dumps(self.body).encode("utf-8")
-
-
-@dataclass
-class SimSession:
-    id: str
-    name: str
-    stream_uri: str
-    created: float
-    audience: Audience
-    state: str = "active"
-    worker_state: str = "starting"
-    stopped_at: float | None = None
-    working_since: float | None = None
-    health_check: float = 0.0
-    worker_timer: float | None = None  # when "starting" becomes "working"
-    stopped_by: str = ""  # truth for tests: "client" or "worker"
-
-    def to_json(self, now: float) -> dict[str, Any]:
-        """The session object of the docs (``sessions/object``) [D]."""
-        end = self.stopped_at if self.stopped_at is not None else now
-        return {
-            "_id": self.id,
-            "name": self.name,
-            "type": "live_analysis",
-            "state": self.state,
-            "timestamp": iso_z(self.created),
-            "duration": max(0, int(end - self.created)),
-            "config": {"removeMedia": True},
-            "sources": [
-                {"id": str(uuid.UUID(int=int(self.id, 16) << 32)), "name": "Live stream",
-                 "type": "video", "device": "stream"}  # [U]
-            ],
-            "meta": {
-                "expires": iso_z(self.created + 86400.0),  # [U]
-                "healthCheck": iso_z(self.health_check or self.created),
-                "workerState": self.worker_state,
-            },
-            "product": PRODUCT_ID,
-            "user": USER_ID,
-            "version": 3,
-        }
-
-
-@dataclass
-class Sub:
-    id: str
-    channel: str
-    key: str
-    session_id: str
-    period: int  # seconds; 0 for the worker-state channel
-    next_end: int = 0
-
-
-@dataclass
-class WsConn:
-    id: int
-    peer: str
-    opened: float
-    last_message: float
-    outbox: deque[str] = field(default_factory=deque)
-    authed: bool = False
-    subs: dict[str, Sub] = field(default_factory=dict)
-    close: tuple[int, str] | None = None  # close once the outbox is sent
-    messages: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Emitted:
-    """Truth for tests: one window's payload as sent (to every subscriber alike)."""
-
-    session_id: str
-    channel: str
-    period: int
-    end: int  # epoch second of the window's end
-    wire_ts: str | int
-    payload: Any
 
 
 class _Window:
@@ -184,9 +94,6 @@ class _Bucket:
         ]
 
 
-Route = Callable[["EmoggService", re.Match[str], Mapping[str, list[str]], Any], HttpResponse]
-
-
 class EmoggService:
     """Sessions, workers, audiences, WebSocket connections and limits."""
 
@@ -222,7 +129,7 @@ class EmoggService:
                 self.config.rest_bucket, self.config.rest_refill_per_s, now
             )
         if not bucket.take(now):
-            response = _error(429, "Too many requests")
+            response = error_response(429, "Too many requests")
         else:
             response = self._route(method, target, headers, body)
         response.headers.extend(bucket.headers())
@@ -235,9 +142,9 @@ class EmoggService:
         auth = headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            return _error(401, "Missing token")
+            return error_response(401, "Missing token")
         if token.strip() != self.token:
-            return _error(401, "Invalid token")
+            return error_response(401, "Invalid token")
         parts = urlsplit(target)
         query = parse_qs(parts.query)
         for route_method, pattern, handler in ROUTES:
@@ -248,29 +155,29 @@ class EmoggService:
                     try:
                         data = json.loads(body)
                     except ValueError:
-                        return _error(400, "Invalid request body")
+                        return error_response(400, "Invalid request body")
                 return handler(self, match, query, data)
-        return _error(404, "Not found")
+        return error_response(404, "Not found")
 
     def _session(self, sid: str) -> SimSession | None:
         return self.sessions.get(sid)
 
     def create_session(self, data: Any) -> HttpResponse:
         if not isinstance(data, dict):
-            return _error(400, "Invalid request body")
+            return error_response(400, "Invalid request body")
         name, uri = data.get("name"), data.get("streamUri")
         if not isinstance(name, str) or not name.strip():
-            return _error(400, "name is required")
+            return error_response(400, "name is required")
         if len(name) > 256:
-            return _error(400, "name must be at most 256 characters")
+            return error_response(400, "name must be at most 256 characters")
         if not isinstance(uri, str) or not uri:
-            return _error(400, "streamUri is required")
+            return error_response(400, "streamUri is required")
         parts = urlsplit(uri)
         if parts.scheme.lower() not in STREAM_SCHEMES or not parts.hostname:
-            return _error(400, "streamUri must be an rtmp, rtsp or rtmps URI")
+            return error_response(400, "streamUri must be an rtmp, rtsp or rtmps URI")
         if self.unavailable_creates > 0:
             self.unavailable_creates -= 1
-            return _error(503, "Server is overloaded")
+            return error_response(503, "Server is overloaded")
         now = self.clock.time()
         sid = f"{self.rng.getrandbits(96):024x}"
         session = SimSession(
@@ -292,15 +199,15 @@ class EmoggService:
             limit = int(query.get("limit", ["10"])[0])
             offset = int(query.get("offset", ["0"])[0])
         except ValueError:
-            return _error(400, "limit and offset must be integers")
+            return error_response(400, "limit and offset must be integers")
         if not 1 <= limit <= 100 or offset < 0:
-            return _error(400, "limit must be 1-100 and offset at least 0")
+            return error_response(400, "limit must be 1-100 and offset at least 0")
         state = query.get("state", [None])[0]
         kind = query.get("type", [None])[0]
         try:
             after, before = analytics.date_bounds(query)
         except ValueError:
-            return _error(400, "from and to must be ISO 8601 dates or Unix milliseconds")
+            return error_response(400, "from and to must be ISO 8601 dates or Unix milliseconds")
         now = self.clock.time()
         found = [
             s for s in sorted(self.sessions.values(), key=lambda s: s.created, reverse=True)
@@ -318,18 +225,18 @@ class EmoggService:
     def stop_session(self, sid: str) -> HttpResponse:
         session = self._session(sid)
         if session is None:
-            return _error(404, "Session not found")
+            return error_response(404, "Session not found")
         if session.state != "active":
-            return _error(400, "Session is not active")
+            return error_response(400, "Session is not active")
         self._finish(session, "stopped", "client")
         return HttpResponse(200, session.to_json(self.clock.time()))
 
     def delete_session(self, sid: str) -> HttpResponse:
         session = self._session(sid)
         if session is None:
-            return _error(404, "Session not found")
+            return error_response(404, "Session not found")
         if session.state in ("active", "processing"):
-            return _error(400, "Session is active or processing")
+            return error_response(400, "Session is active or processing")
         del self.sessions[sid]
         return HttpResponse(204)
 
@@ -554,99 +461,7 @@ def _is_request(msg: Any) -> bool:
     return body is None or isinstance(body, dict)
 
 
-def _error(status: int, message: str) -> HttpResponse:
-    """The documented REST error body [D]."""
-    return HttpResponse(status, {"error": True, "status": status, "message": message})
-
-
 def _ws_error(rid: Any, path: str, status: int, message: str) -> dict[str, Any]:
     """The documented WebSocket error frame: details in ``data`` [D]."""
     return {"error": True, "id": rid, "path": path, "status": status,
             "data": {"message": message}}
-
-
-def _route_create(svc: EmoggService, m: re.Match[str], q: Mapping[str, list[str]],
-                  data: Any) -> HttpResponse:
-    return svc.create_session(data)
-
-
-def _route_list(svc: EmoggService, m: re.Match[str], q: Mapping[str, list[str]],
-                data: Any) -> HttpResponse:
-    return svc.list_sessions(q)
-
-
-def _route_get(svc: EmoggService, m: re.Match[str], q: Mapping[str, list[str]],
-               data: Any) -> HttpResponse:
-    session = svc.sessions.get(m["sid"])
-    if session is None:
-        return _error(404, "Session not found")
-    return HttpResponse(200, session.to_json(svc.clock.time()))
-
-
-def _route_patch(svc: EmoggService, m: re.Match[str], q: Mapping[str, list[str]],
-                 data: Any) -> HttpResponse:
-    session = svc.sessions.get(m["sid"])
-    if session is None:
-        return _error(404, "Session not found")
-    if not isinstance(data, dict) or set(data) != {"name"} or not isinstance(data["name"], str) \
-            or not data["name"].strip() or len(data["name"]) > 256:
-        return _error(400, "Only name (1-256 characters) can be updated")
-    session.name = data["name"]
-    return HttpResponse(200, session.to_json(svc.clock.time()))
-
-
-def _route_stop(svc: EmoggService, m: re.Match[str], q: Mapping[str, list[str]],
-                data: Any) -> HttpResponse:
-    return svc.stop_session(m["sid"])
-
-
-def _route_delete(svc: EmoggService, m: re.Match[str], q: Mapping[str, list[str]],
-                  data: Any) -> HttpResponse:
-    return svc.delete_session(m["sid"])
-
-
-def _route_emotions(svc: EmoggService, m: re.Match[str], q: Mapping[str, list[str]],
-                    data: Any) -> HttpResponse:
-    session = svc.sessions.get(m["sid"])
-    if session is None:
-        return _error(404, "Session not found")
-    end = session.stopped_at if session.stopped_at is not None else svc.clock.time()
-    if session.working_since is not None:
-        session.audience.advance_to(int(end) - 1)
-    totals = {e: n for e, n in session.audience.totals.items() if n > 0}
-    return HttpResponse(200, {"session": session.id, "emotions": totals})
-
-
-def _with_session(fn: Callable[[EmoggService, SimSession, Mapping[str, list[str]], Any],
-                                HttpResponse]) -> Route:  # fmt: skip
-    def route(svc: EmoggService, m: re.Match[str], q: Mapping[str, list[str]],
-              data: Any) -> HttpResponse:  # fmt: skip
-        session = svc.sessions.get(m["sid"])
-        if session is None:
-            return _error(404, "Session not found")
-        return fn(svc, session, q, data)
-
-    return route
-
-
-_route_timeline = _with_session(lambda svc, s, q, d: analytics.emotions_timeline(svc, s, q))
-_route_sentiment = _with_session(lambda svc, s, q, d: analytics.transcription_sentiment(svc, s, q))
-_route_events = _with_session(
-    lambda svc, s, q, d: analytics.post_events(
-        svc, s, svc.extras.setdefault(s.id, analytics.SessionExtras()), d, q
-    )
-)
-
-_SID = r"(?P<sid>[0-9a-f]{24})"
-ROUTES: Final[tuple[tuple[str, re.Pattern[str], Route], ...]] = (
-    ("POST", re.compile(r"/v1/sessions"), _route_create),
-    ("GET", re.compile(r"/v1/sessions"), _route_list),
-    ("GET", re.compile(rf"/v1/sessions/{_SID}"), _route_get),
-    ("PATCH", re.compile(rf"/v1/sessions/{_SID}"), _route_patch),
-    ("POST", re.compile(rf"/v1/sessions/{_SID}/stop"), _route_stop),
-    ("DELETE", re.compile(rf"/v1/sessions/{_SID}"), _route_delete),
-    ("GET", re.compile(rf"/v1/sessions/{_SID}/emotions"), _route_emotions),
-    ("GET", re.compile(rf"/v1/sessions/{_SID}/emotions/timeline"), _route_timeline),
-    ("GET", re.compile(rf"/v1/sessions/{_SID}/audio/transcription-sentiment"), _route_sentiment),
-    ("POST", re.compile(rf"/v1/sessions/{_SID}/events"), _route_events),
-)
