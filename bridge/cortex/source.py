@@ -25,6 +25,7 @@ from bridge.cortex.api import CortexApi
 from bridge.cortex.api_v1 import open_api
 from bridge.cortex.auth import Authorizer
 from bridge.cortex.connection import CortexConnection, make_ssl_context
+from bridge.cortex.hints import hint_for
 from bridge.cortex.lifecycle import (
     ConnectionEvent,
     ConnectionState,
@@ -118,6 +119,7 @@ class CortexSource:
         self._reconnect = asyncio.Event()
         self._reconnect_reason = ""
         self._supervisor: Supervisor | None = None
+        self._last_error: BaseException | None = None
 
     # ------------------------------------------------------------ the host's side
 
@@ -196,12 +198,18 @@ class CortexSource:
             self.machine.handle(ConnectionEvent.RECONNECT)
             return
         self.machine.handle(ConnectionEvent.FAILED)
-        log.warning("Cortex at %s: %s; retrying in %.1f s", self.settings.cortex.url,
-                    outcome.reason, delay)
+        hint = hint_for(self._last_error, self.settings.cortex.url)
+        log.warning("Cortex at %s: %s; retrying in %.1f s%s", self.settings.cortex.url,
+                    outcome.reason, delay, f" ({hint})" if hint else "")
 
     async def _attempt(self) -> None:
         conn = self.connection()
-        await conn.open()
+        self._last_error = None
+        try:
+            await conn.open()
+        except Exception as exc:  # kept for the retry line's hint (bridge.cortex.hints)
+            self._last_error = exc
+            raise
         headsets: asyncio.Task[None] | None = None
         try:
             api = await self.open_api(conn)
