@@ -33,10 +33,10 @@ from bridge.config import (
     secret_file_warnings,
 )
 from bridge.errors import BridgeError, ExitCode
+from bridge.logfmt import formatter_for
 
 PROG = "cortex-bridge"
 LOG_LEVELS = ("debug", "info", "warning", "error")
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 EXIT_INTERRUPTED = int(ExitCode.INTERRUPTED)  # 128 + SIGINT, what shells report for Ctrl-C
 EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head`
 
@@ -64,7 +64,8 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
 
 
 def configure_logging(level: str) -> None:
-    """Root logging to stderr with time, level and logger name (journald keeps stderr).
+    """Root logging to stderr with time, level and logger name, or with journald's
+    priority prefixes when stderr is the journal (:mod:`bridge.logfmt`).
 
     Idempotent: a second call only changes the level, so ``main`` can run repeatedly
     in one process (tests) without duplicating lines.
@@ -77,7 +78,7 @@ def configure_logging(level: str) -> None:
     logging.getLogger("websockets").setLevel(max(logging.INFO, root.level))
     if not any(isinstance(h, _StderrHandler) for h in root.handlers):
         handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setFormatter(formatter_for(sys.stderr))  # journald: <N> priority prefixes
         root.addHandler(handler)
 
 
