@@ -27,7 +27,7 @@ def test_the_readme_demo_bridges_both_headsets_and_shows_osc_and_markers() -> No
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
-    table = stderr[stderr.rindex("headset "):]
+    table = stderr[[m.start() for m in re.finditer(r"^headset\s+stream", stderr, re.M)][-1]:]
     for model, rate in (("INSIGHT", 128), ("EPOCX", 256)):
         row = re.search(rf"^{model}-\w+\s+eeg\s+\w+\s+[\d.]+\s+(\d+)", table, re.M)
         assert row is not None, f"{model} eeg not bridged:\n{table}"
