@@ -44,6 +44,6 @@ def test_ctrl_c_ends_the_demo_with_130() -> None:
         if "marker sent" in line or time.monotonic() > deadline:
             break
     proc.send_signal(signal.SIGINT)
-    _, rest = proc.communicate(timeout=20)
+    _, rest = proc.communicate(timeout=45)  # shared CPUs: closing 9 outlets can be slow
     assert proc.returncode == 130, rest
     assert "Traceback" not in rest
