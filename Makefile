@@ -4,16 +4,24 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# `make demo` needs only the runtime (about 15 s, 135 MB); the test extras (mne, scipy,
+# matplotlib, mypy...) would make a newcomer wait two minutes for the first sample.
+RUNTIME := $(VENV)/.runtime
 
 .PHONY: demo test lint bench clean
+
+$(RUNTIME): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $(RUNTIME)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUNTIME)
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(BIN)/cortex-bridge demo
 
 lint: $(STAMP)

@@ -208,9 +208,16 @@ async def run(settings: Settings, reload: Callable[[], Settings] | None = None) 
             app.reload(new, new_secret)
         app.notifier.notify("READY=1", f"STATUS={app.board.summary()}")
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, app.stop)
+    interrupted = False
+
+    def on_sigint() -> None:  # Ctrl-C: stop as for SIGTERM, but exit 130 as shells expect
+        nonlocal interrupted
+        interrupted = True
+        app.stop()
+
     with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGTERM, app.stop)
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
         loop.add_signal_handler(signal.SIGHUP, on_hangup)
-    return await app.run()
+    code = await app.run()
+    return int(ExitCode.INTERRUPTED) if interrupted and code == ExitCode.OK else code

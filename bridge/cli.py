@@ -1,4 +1,5 @@
-"""The ``cortex-bridge`` command: ``run``, ``check``, ``demo``, ``simulate``, ``bench``.
+"""The ``cortex-bridge`` command: ``run``, ``check``, ``list``, ``init``, ``install-service``,
+``demo``, ``simulate``, ``bench``.
 
 Operator mistakes end in one clear line per problem on stderr and a documented exit code
 (:class:`~bridge.errors.ExitCode`), never a traceback: every :class:`BridgeError` is
@@ -13,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import inspect
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,11 +33,12 @@ from bridge.config import (
     secret_file_warnings,
 )
 from bridge.errors import BridgeError, ExitCode
+from bridge.logfmt import formatter_for
 
 PROG = "cortex-bridge"
 LOG_LEVELS = ("debug", "info", "warning", "error")
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+EXIT_INTERRUPTED = int(ExitCode.INTERRUPTED)  # 128 + SIGINT, what shells report for Ctrl-C
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head`
 
 log = logging.getLogger("bridge.cli")
 
@@ -60,7 +64,8 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
 
 
 def configure_logging(level: str) -> None:
-    """Root logging to stderr with time, level and logger name (journald keeps stderr).
+    """Root logging to stderr with time, level and logger name, or with journald's
+    priority prefixes when stderr is the journal (:mod:`bridge.logfmt`).
 
     Idempotent: a second call only changes the level, so ``main`` can run repeatedly
     in one process (tests) without duplicating lines.
@@ -73,7 +78,7 @@ def configure_logging(level: str) -> None:
     logging.getLogger("websockets").setLevel(max(logging.INFO, root.level))
     if not any(isinstance(h, _StderrHandler) for h in root.handlers):
         handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setFormatter(formatter_for(sys.stderr))  # journald: <N> priority prefixes
         root.addHandler(handler)
 
 
@@ -153,6 +158,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     settings = _settings_for(args)
     return _finish(_load("bridge.cortex.check", "check", "check")(settings))
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    settings = _settings_for(args)
+    return _finish(_load("bridge.cortex.listing", "list_headsets", "list")(settings))
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    init = _load("bridge.install.commands", "init", "init")
+    return _finish(init(args.profile, args.output, client_id=args.client_id, host=args.host,
+                        ca_file=args.ca_file, force=args.force))
+
+
+def _cmd_install_service(args: argparse.Namespace) -> int:
+    install = _load("bridge.install.commands", "install_service", "install-service")
+    return _finish(install(
+        args.config, profile=args.profile, instance=args.instance,
+        secret_file=args.secret_file, ca_file=args.ca_file, root=args.root,
+        dry_run=args.dry_run, force=args.force,
+    ))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -241,6 +266,56 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(check)
     check.set_defaults(handler=_cmd_check)
 
+    listing = commands.add_parser(
+        "list", help="the headsets Cortex knows: status, connection, battery, contact quality"
+    )
+    _add_config(listing)
+    listing.set_defaults(handler=_cmd_list)
+
+    profiles = ("local", "remote", "openvibe", "artist")  # bridge.install.configfile.PROFILES
+    init = commands.add_parser(
+        "init", help="write a commented config file for a common case",
+        description="Write a commented config file. Profiles: local (Cortex on this "
+        "machine), remote (Cortex on another machine: a Linux box), openvibe (names and "
+        "streams for OpenViBE), artist (OSC for Max, Pure Data, TouchDesigner).",
+    )
+    init.add_argument("profile", nargs="?", default="local", choices=profiles,
+                      help="the case to start from (default: local)")
+    init.add_argument("-o", "--output", default="cortex-bridge.toml", metavar="FILE",
+                      help="where to write (default: cortex-bridge.toml; - for stdout)")
+    init.add_argument("--client-id", metavar="ID", help="your Cortex application's client id")
+    init.add_argument("--host", metavar="HOST",
+                      help="Cortex's host name (remote: emotiv-cortex.remote) or a wss:// URL")
+    init.add_argument("--ca-file", metavar="PEM", help="Emotiv's rootCA.pem (cortex.ca_file)")
+    init.add_argument("--force", action="store_true", help="replace an existing file")
+    init.set_defaults(handler=_cmd_init)
+
+    service = commands.add_parser(
+        "install-service",
+        help="install the systemd unit, the config, the CA and the client secret",
+        description="Install /etc/systemd/system/cortex-bridge.service (or the template "
+        "for --instance), /etc/cortex-bridge/<name>.toml (0644), "
+        "/etc/cortex-bridge/emotiv-rootCA.pem (0644) and the credential "
+        "/etc/cortex-bridge/client_secret (0600), then systemctl daemon-reload.",
+    )
+    service.add_argument("--config", "-c", type=Path, metavar="FILE",
+                         help="the config to install (default: the --profile template)")
+    service.add_argument("--profile", default="remote", choices=profiles,
+                         help="without --config: the template to install (default: remote)")
+    service.add_argument("--instance", metavar="NAME",
+                         help="install cortex-bridge@NAME with /etc/cortex-bridge/NAME.toml")
+    service.add_argument("--secret-file", metavar="FILE",
+                         help="the client secret (- reads standard input)")
+    service.add_argument("--ca-file", type=Path, metavar="PEM",
+                         help="Emotiv's rootCA.pem, installed as cortex.ca_file")
+    service.add_argument("--root", type=Path, default=Path("/"), metavar="DIR",
+                         help="install below DIR instead of / (a scratch root, an image)")
+    service.add_argument("--dry-run", action="store_true",
+                         help="print what would be installed, change nothing")
+    service.add_argument("--force", action="store_true",
+                         help="replace an existing, different config")
+    service.set_defaults(handler=_cmd_install_service)
+
     demo = commands.add_parser("demo", help="the built-in simulator bridged to LSL")
     demo.add_argument("--duration", type=_positive_float, metavar="S", help="stop after S seconds")
     demo.add_argument(
@@ -325,3 +400,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.exit_code)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (``cortex-bridge check | head``): stop quietly.
+
+    Standard output is pointed at /dev/null so that the interpreter's final flush does
+    not fail a second time; the exit code is the shell's for SIGPIPE, as ``yes | head``.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_CLOSED_PIPE

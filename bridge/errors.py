@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     FAILURE = 1  # a runtime failure, or `check` found a problem
     CONFIG = 2  # bad command line or configuration
     AUTH = 3  # Cortex refused the credentials, or the user rejected access
+    INTERRUPTED = 130  # 128 + SIGINT: stopped with Ctrl-C
 
 
 class BridgeError(Exception):

@@ -14,6 +14,7 @@ from typing import TextIO
 
 from bridge.config import Settings, resolve_client_secret
 from bridge.cortex.auth import AccessPending
+from bridge.cortex.hints import hint_for
 from bridge.cortex.protocol import CortexError
 from bridge.cortex.session import HeadsetSession
 from bridge.cortex.source import CortexSource
@@ -38,7 +39,9 @@ async def check(settings: Settings, out: TextIO | None = None) -> int:
         await conn.open()
     except Exception as exc:
         _raise_if_fatal(exc)
-        print(f"Cortex at {cortex.url}: unreachable ({describe(exc)})", file=out)
+        hint = hint_for(exc, cortex.url)
+        print(f"Cortex at {cortex.url}: unreachable ({describe(exc)})"
+              + (f"; {hint}" if hint else ""), file=out)
         return int(ExitCode.FAILURE)
     try:
         try:

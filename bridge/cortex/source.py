@@ -26,6 +26,7 @@ from bridge.cortex.api_v1 import open_api
 from bridge.cortex.auth import Authorizer
 from bridge.cortex.connection import CortexConnection, make_ssl_context
 from bridge.cortex.errors import escalate
+from bridge.cortex.hints import hint_for
 from bridge.cortex.lifecycle import (
     ConnectionEvent,
     ConnectionState,
@@ -127,6 +128,7 @@ class CortexSource:
         self._reconnect = asyncio.Event()
         self._reconnect_reason = ""
         self._supervisor: Supervisor | None = None
+        self._last_error: BaseException | None = None
 
     # ------------------------------------------------------------ the host's side
 
@@ -238,13 +240,13 @@ class CortexSource:
             return
         self.machine.handle(ConnectionEvent.FAILED)
         say = self.repeats.note(("cortex", outcome.reason), now)
+        hint = hint_for(self._last_error, self.settings.cortex.url)
+        line = (self.settings.cortex.url, outcome.reason, delay, f" ({hint})" if hint else "")
         if say is not None:
-            log.warning("Cortex at %s: %s; retrying in %.1f s%s", self.settings.cortex.url,
-                        outcome.reason, delay,
+            log.warning("Cortex at %s: %s; retrying in %.1f s%s%s", *line,
                         "" if say.first else f" (still failing, {say.summary()})")
         else:
-            log.debug("Cortex at %s: %s; retrying in %.1f s", self.settings.cortex.url,
-                      outcome.reason, delay)
+            log.debug("Cortex at %s: %s; retrying in %.1f s%s", *line)
 
     def _ready(self) -> None:
         """Connected and authorized: every connection-level condition is over."""
@@ -264,7 +266,12 @@ class CortexSource:
     async def _serve_connection(self) -> None:
         self._reconnect.clear()  # from here on, a request to reconnect is for this one
         conn = self.connection()
-        await conn.open()
+        self._last_error = None
+        try:
+            await conn.open()
+        except Exception as exc:  # kept for the retry line's hint (bridge.cortex.hints)
+            self._last_error = exc
+            raise
         headsets: asyncio.Task[None] | None = None
         try:
             api = await self.open_api(conn)

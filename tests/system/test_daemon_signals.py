@@ -19,6 +19,7 @@ from bridge.simulator import SimulatorConfig, SimulatorThread
 def sigterm_mid_stream(
     sim: SimulatorThread, path: Path, extra_toml: str,
     ready: Callable[[dict[str, Any]], bool], what: str, settle: float,
+    sig: signal.Signals = signal.SIGTERM,
 ) -> tuple[int, str, float]:
     """Write a config for ``sim`` (plus ``extra_toml``) to ``path``, start
     ``cortex-bridge run --config path`` as a process, wait until the simulator's state
@@ -48,7 +49,7 @@ def sigterm_mid_stream(
             time.sleep(0.2)
         time.sleep(settle)  # mid-stream
         sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         _, stderr = proc.communicate(timeout=10)
         took = time.monotonic() - sent
     finally:
@@ -112,3 +113,21 @@ def test_sigterm_stops_the_record(
                if r.getMessage().startswith("conn ")]
     assert "stopRecord" in methods
     assert methods.index("stopRecord") < methods.index("updateSession")
+
+
+def test_ctrl_c_stops_as_sigterm_does_and_exits_130(tmp_path: Path, unique_id: str) -> None:
+    """The README's exit code for an interrupted run; the session is closed all the same."""
+    headset = f"EPOCX-{unique_id[:8].upper()}"
+    config = SimulatorConfig(
+        port=0, headsets=[f"epocx:id={headset},status=connected"], seed=7, control=True
+    )
+    with SimulatorThread(config) as sim:
+        returncode, stderr, _took = sigterm_mid_stream(
+            sim, tmp_path / "bridge.toml", "",
+            lambda state: bool(state["sessions"] and state["sessions"][0]["streams"]),
+            "subscribed", 0.5, sig=signal.SIGINT,
+        )
+        sessions = sim.state()["sessions"]
+    assert returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert sessions[0]["closedBy"] == "client"
