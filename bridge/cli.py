@@ -26,8 +26,8 @@ from bridge.config import (
     Settings,
     apply_overrides,
     load_settings,
+    permission_warnings,
     preflight,
-    secret_file_warnings,
 )
 from bridge.errors import BridgeError, ExitCode
 
@@ -121,19 +121,12 @@ def _settings_for(args: argparse.Namespace) -> Settings:
     if args.log_level:
         settings = apply_overrides(settings, {"log.level": args.log_level})
     configure_logging(settings.log.level)
-    for warning in _permission_warnings(settings, config):
+    for warning in permission_warnings(settings, config):
         log.warning("%s", warning)
     preflight(settings)
     return settings
 
 
-def _permission_warnings(settings: Settings, config: Path | None) -> list[str]:
-    """The config file, and the secret file when it is the one in use."""
-    warnings = secret_file_warnings(config) if config else []
-    cortex = settings.cortex
-    if not cortex.client_secret.get_secret_value() and cortex.client_secret_file:
-        warnings += secret_file_warnings(Path(cortex.client_secret_file))
-    return warnings
 
 
 # --- commands -------------------------------------------------------------------------------

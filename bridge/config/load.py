@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, TomlConfigSetting
 from bridge.config.errors import problems_of, toml_error
 from bridge.config.keys import field_of, section_models
 from bridge.config.models import ENV_NESTED_DELIMITER, ENV_PREFIX, PATH_KEYS, Settings
+from bridge.config.rules import cross_field_problems
 from bridge.errors import ConfigError
 
 log = logging.getLogger("bridge.config")
@@ -144,10 +145,15 @@ def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _validate(data: Mapping[str, Any], origin: Mapping[str, str]) -> Settings:
+    """The settings, or every problem: each value's own, else the cross-field rules'."""
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(problems_of(exc, origin)) from None
+    problems = cross_field_problems(settings)
+    if problems:
+        raise ConfigError(problems)
+    return settings
 
 
 # --- public API -----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from bridge.backoff import Backoff
 from bridge.config import Settings
+from bridge.config.uris import shown_url
 from bridge.cortex.api import CortexApi
 from bridge.cortex.api_v1 import open_api
 from bridge.cortex.auth import Authorizer
@@ -162,7 +163,8 @@ class CortexSource:
         self._stop = stop
         cortex = self.settings.cortex
         if cortex.url.startswith("wss://") and not cortex.tls_verify:
-            log.warning("TLS verification is OFF for %s (cortex.tls_verify = false)", cortex.url)
+            log.warning("TLS verification is OFF for %s (cortex.tls_verify = false)",
+                        shown_url(cortex.url))
         supervisor = self._supervisor = Supervisor(
             Backoff(cap=cortex.reconnect_max_delay), stop,
             stable_after=CONNECTED_AFTER_SECONDS, on_retry=self._retrying, wake=self._reconnect,
@@ -196,7 +198,7 @@ class CortexSource:
             self.machine.handle(ConnectionEvent.RECONNECT)
             return
         self.machine.handle(ConnectionEvent.FAILED)
-        log.warning("Cortex at %s: %s; retrying in %.1f s", self.settings.cortex.url,
+        log.warning("Cortex at %s: %s; retrying in %.1f s", shown_url(self.settings.cortex.url),
                     outcome.reason, delay)
 
     async def _attempt(self) -> None:
@@ -254,7 +256,7 @@ class CortexSource:
         api = await open_api(conn, cortex.dialect, v1_latency=cortex.v1_latency)
         info = await api.get_cortex_info()
         self.version = str(info.get("version", "?"))
-        log.info("connected to Cortex %s at %s", self.version, cortex.url)
+        log.info("connected to Cortex %s at %s", self.version, shown_url(cortex.url))
         await self.auth.ensure_access(api, self._awaiting_approval, wait=wait_for_access)
         self.machine.handle(ConnectionEvent.ACCESS_GRANTED)
         await self.auth.authorize(api)
