@@ -16,6 +16,7 @@ import asyncio
 import importlib
 import inspect
 import logging
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -191,9 +192,22 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number greater than 0, got {text!r}")
     return value
+
+
+def _headset_spec(text: str) -> str:
+    """A demo headset as the simulator reads it (``epocx:rate=256``), checked while the
+    command line is parsed so that ``--headset toaster`` is a usage error, not a
+    traceback from the simulator (imported only when the option is given)."""
+    from bridge.simulator.headsets import parse_headset_spec
+
+    try:
+        parse_headset_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -240,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--headset",
         dest="headsets",
         action="append",
+        type=_headset_spec,
         metavar="SPEC",
         help="a simulated headset (repeat for several; default: one EPOC X)",
     )

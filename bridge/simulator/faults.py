@@ -8,6 +8,7 @@ start. None of this is part of the Cortex API.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -368,9 +369,12 @@ def _value(text: str) -> Any:
         return False
     for cast in (int, float):
         try:
-            return cast(text)
+            number = cast(text)
         except ValueError:
-            pass
+            continue
+        if not math.isfinite(number):
+            raise ValueError(f"{text!r} is not a finite number")
+        return number
     return text
 
 
@@ -379,7 +383,12 @@ def parse_fault_spec(text: str) -> ScheduledFault:
     ``headset_power:on=false@5``, ``drop_samples:count=10,every=5@2``
     (``every`` repeats the fault)."""
     body, at, when = text.strip().partition("@")
-    at_s = float(when) if at else 0.0
+    try:
+        at_s = float(when) if at else 0.0
+    except ValueError:
+        raise ValueError(f"bad time {when!r} after '@' (seconds from the start)") from None
+    if not (math.isfinite(at_s) and at_s >= 0):
+        raise ValueError(f"bad time {when!r} after '@' (seconds from the start, >= 0)")
     kind, _, opts = body.partition(":")
     if kind not in FAULTS:
         raise ValueError(f"unknown fault kind {kind!r} (known: {', '.join(FAULTS)})")
@@ -390,4 +399,7 @@ def parse_fault_spec(text: str) -> ScheduledFault:
             raise ValueError(f"bad fault option {part!r} (expected key=value)")
         params[key] = _value(value)
     every = params.pop("every", None)
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int | float)
+                              or every <= 0):
+        raise ValueError(f"bad every={every!r} (seconds between repeats, > 0)")
     return ScheduledFault(kind, params, at_s, float(every) if every is not None else None)
