@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -103,9 +104,13 @@ def _scan_environ(environ: Mapping[str, str]) -> tuple[dict[str, str], dict[str,
 def _read_toml(path: Path) -> dict[str, Any]:
     """The file's tables, with relative paths made relative to the file's directory."""
     shown = f"config file {path}"
-    if not path.exists():
-        raise ConfigError([f"{shown}: not found"])
-    if not path.is_file():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError([f"{shown}: not found"]) from None
+    except OSError as exc:  # a name too long, a component that is not a directory ...
+        raise ConfigError([f"{shown}: cannot read: {exc.strerror or exc}"]) from None
+    if not stat.S_ISREG(mode):
         raise ConfigError([f"{shown}: not a regular file"])
     try:
         data = TomlConfigSettingsSource(Settings, toml_file=path)()
