@@ -121,7 +121,7 @@ def stand_ins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(ENV_PREFIX + "CORTEX__CLIENT_SECRET", "fuzz")
 
 
-@settings(max_examples=200, deadline=None,
+@settings(max_examples=120, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(argv=command_lines())
 def test_any_command_line_is_ok_or_a_clear_error(
