@@ -93,18 +93,19 @@ class StreamPipeline:
         try:
             sample = self._extract(values)
         except FrameError as exc:
-            self._malformed(str(exc))
+            self._malformed(str(exc), values)
             return
         if type(cortex_time) is float or type(cortex_time) is int:
             lsl_time = cortex_time - self.clock.mapping.offset
             # NaN, infinities, 1e300, a NaN clock offset: never to an outlet
             if not frame_time_ok(lsl_time, time.monotonic() + self._mono_to_lsl):
-                self._malformed(f"frame time {cortex_time!r} is not a possible sample time")
+                self._malformed(f"frame time {cortex_time!r} is not a possible sample time",
+                                values)
                 return
         elif cortex_time is None and self._rate == 0:
             lsl_time = pylsl.local_clock()  # event frames may lack a time; nothing better
         else:
-            self._malformed("frame time is not a number")
+            self._malformed("frame time is not a number", values)
             return
         if (
             self._counter_index is not None
@@ -157,9 +158,22 @@ class StreamPipeline:
         self._last_time = cortex_time
         return True
 
-    def _malformed(self, reason: str) -> None:
+    def _malformed(self, reason: str, values: Any = None) -> None:
         """Count a frame that is not pushed; log the first with its reason, then a
-        summary at a falling rate (see :data:`MALFORMED_SUMMARY_COUNTS`)."""
+        summary at a falling rate (see :data:`MALFORMED_SUMMARY_COUNTS`).
+
+        A frame that arrived, however spoiled, is not a lost sample: when its COUNTER
+        can be read it becomes the last one seen (with no time), so the next good frame
+        counts no drop for it; malformed and dropped then add up to what went missing.
+        """
+        index = self._counter_index
+        if index is not None and self._modulus and isinstance(values, list | tuple):
+            counter = values[index] if index < len(values) else None
+            if type(counter) is float and counter.is_integer():
+                counter = int(counter)
+            if type(counter) is int and counter != self._last_counter:
+                self._last_counter = counter
+                self._last_time = None
         stats = self.stats
         stats.malformed += 1
         count = stats.malformed

@@ -174,6 +174,26 @@ def send_malformed(svc: CortexService, count: int) -> dict[str, Any]:
     return {"count": count, "connections": len(svc.conns)}
 
 
+def bad_frames(svc: CortexService, stream: str, kinds: list[str]) -> dict[str, Any]:
+    """The next frames of ``stream`` on every live session, one per kind in ``kinds``,
+    go out spoiled: ``time_inf``/``time_nan``/``time_huge``/``time_zero`` (the time
+    replaced), ``value_inf``/``value_huge`` (the first sensor value), ``repeat`` (the
+    frame sent twice). Cortex 2+ dialect only."""
+    from bridge.simulator.service import BAD_FRAME_KINDS
+
+    unknown = [k for k in kinds if k not in BAD_FRAME_KINDS]
+    if unknown or not kinds:
+        raise RpcError(Code.INVALID_PARAMS,
+                       f"kinds: a non-empty list of {', '.join(BAD_FRAME_KINDS)}")
+    spoiled = 0
+    for session in svc.live_sessions():
+        sub = getattr(session, "subs", {}).get(stream)
+        if sub is not None and hasattr(sub, "corrupt"):
+            sub.corrupt.extend(kinds)
+            spoiled += 1
+    return {"stream": stream, "kinds": kinds, "subscriptions": spoiled}
+
+
 def stall(svc: CortexService, seconds: float, start_delay: float = 0.0) -> dict[str, Any]:
     """Nothing leaves the simulator for ``seconds`` (responses, warnings and data are
     held), then everything due is sent at once: data with its original times."""
@@ -328,6 +348,13 @@ FAULTS: Mapping[str, FaultKind] = {
     ),
     "login": FaultKind((jsonrpc.boolean("on"),), lambda svc, p, req: set_login(svc, bool(p["on"]))),
     "accept_eula": FaultKind((), lambda svc, p, req: accept_eula(svc)),
+    "bad_frames": FaultKind(
+        (jsonrpc.s("stream", False), jsonrpc.anything("kinds")),
+        lambda svc, p, req: bad_frames(
+            svc, str(p.get("stream", "eeg")),
+            list(p["kinds"]) if isinstance(p["kinds"], list) else [],
+        ),
+    ),
     "stall": FaultKind(
         (jsonrpc.num("seconds"),),
         lambda svc, p, req: stall(

@@ -15,6 +15,7 @@ import dataclasses
 import heapq
 import itertools
 import logging
+import math
 import random
 import secrets
 import time
@@ -78,6 +79,25 @@ class PendingMarker:
     wire: dict[str, Any]  # the object placed in the MARKERS column
 
 
+BAD_FRAME_TIMES: dict[str, str] = {
+    "time_inf": "Infinity", "time_nan": "NaN", "time_huge": "1e300", "time_zero": "0",
+}
+BAD_FRAME_KINDS = (*BAD_FRAME_TIMES, "value_inf", "value_huge", "repeat")
+
+
+def bad_frame(kind: str, head: str, row: list[Any], mid: str, t: float) -> list[str]:
+    """The wire text for one frame spoiled as ``kind`` (see the ``bad_frames`` fault):
+    its time replaced, its first sensor value replaced, or the frame sent twice."""
+    if kind in BAD_FRAME_TIMES:
+        return [f"{head}{jsonrpc.encode(row)}{mid}{BAD_FRAME_TIMES[kind]}}}"]
+    if kind in ("value_inf", "value_huge"):
+        spoiled = list(row)
+        spoiled[2] = math.inf if kind == "value_inf" else 1e300
+        return [f"{head}{jsonrpc.encode(spoiled)}{mid}{t!r}}}"]
+    text = f"{head}{jsonrpc.encode(row)}{mid}{t!r}}}"
+    return [text, text]
+
+
 @dataclass
 class Subscription:
     stream: str
@@ -85,6 +105,7 @@ class Subscription:
     cursor: int  # next sample index to send
     flood_end: int = 0  # send up to here regardless of time (flood mode)
     markers: list[PendingMarker] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)  # BAD_FRAME_KINDS for the next frames
 
 
 @dataclass
@@ -529,6 +550,7 @@ class CortexService:
             sub.cursor = end
             return
         out = conn.outbox
+        corrupt = sub.corrupt
         for k, row in rows:
             t = round(anchor + k / rate, 4)
             if pending and pending[0].k <= k:
@@ -539,6 +561,9 @@ class CortexService:
                     marker.entry["sentIndex"] = k
                     marker.entry["sentTime"] = t
                     row[-1].append(marker.wire)
+            if corrupt:
+                out.extend(bad_frame(corrupt.pop(0), head, row, mid, t))
+                continue
             out.append(f"{head}{encode(row)}{mid}{t!r}}}")
         h.frames_sent[stream] = h.frames_sent.get(stream, 0) + len(rows)
         sub.cursor = end

@@ -199,3 +199,18 @@ def test_unusable_sync_readings_are_ignored() -> None:
 def test_an_unusable_adjustment_makes_no_mapping(adjustment: float) -> None:
     with pytest.raises(ClockSyncError):
         mapping_from_adjustment(adjustment, 0.0)
+
+
+def test_a_spoiled_frame_that_arrived_is_not_also_dropped() -> None:
+    """Malformed and dropped add up: a frame that came with a bad time or value is
+    malformed only; the next good frame counts no gap for it."""
+    pipe, outlet = pipeline()
+    step = 1 / pipe.plan.nominal_rate
+    t = cortex_now()
+    pipe.handle(frame(1), t)
+    pipe.handle(frame(2), math.inf)
+    pipe.handle(frame(3, v4=math.nan), t + 2 * step)
+    pipe.handle(frame(4), t + 3 * step)
+    pipe.handle(frame(6), t + 5 * step)  # one sample really lost
+    assert pipe.stats.malformed == 2 and pipe.stats.dropped == 1
+    assert [s[0] for s, _t in outlet.pushed] == [1.0, 4.0, 6.0]
