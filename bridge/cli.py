@@ -18,6 +18,7 @@ import contextlib
 import importlib
 import inspect
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -29,8 +30,8 @@ from bridge.config import (
     Settings,
     apply_overrides,
     load_settings,
+    permission_warnings,
     preflight,
-    secret_file_warnings,
 )
 from bridge.errors import BridgeError, ExitCode
 from bridge.logfmt import formatter_for
@@ -126,19 +127,12 @@ def _settings_for(args: argparse.Namespace) -> Settings:
     if args.log_level:
         settings = apply_overrides(settings, {"log.level": args.log_level})
     configure_logging(settings.log.level)
-    for warning in _permission_warnings(settings, config):
+    for warning in permission_warnings(settings, config):
         log.warning("%s", warning)
     preflight(settings)
     return settings
 
 
-def _permission_warnings(settings: Settings, config: Path | None) -> list[str]:
-    """The config file, and the secret file when it is the one in use."""
-    warnings = secret_file_warnings(config) if config else []
-    cortex = settings.cortex
-    if not cortex.client_secret.get_secret_value() and cortex.client_secret_file:
-        warnings += secret_file_warnings(Path(cortex.client_secret_file))
-    return warnings
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -223,9 +217,22 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number greater than 0, got {text!r}")
     return value
+
+
+def _headset_spec(text: str) -> str:
+    """A demo headset as the simulator reads it (``epocx:rate=256``), checked while the
+    command line is parsed so that ``--headset toaster`` is a usage error, not a
+    traceback from the simulator (imported only when the option is given)."""
+    from bridge.simulator.headsets import parse_headset_spec
+
+    try:
+        parse_headset_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -322,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--headset",
         dest="headsets",
         action="append",
+        type=_headset_spec,
         metavar="SPEC",
         help="a simulated headset (repeat for several; default: one EPOC X)",
     )

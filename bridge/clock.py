@@ -28,7 +28,30 @@ from enum import StrEnum
 
 import pylsl
 
+from bridge.errors import Transient
+
 Clock = Callable[[], float]
+
+FRAME_TIME_WINDOW_S = 86_400.0
+"""A sample stamped further than this from now (in LSL time) cannot be a sample of this
+session: a garbled time (``1e300``), or a clock mapping gone wrong. Such frames are
+counted as malformed instead of reaching an outlet; a mapping merely off by minutes
+(a remote Cortex without NTP) still streams."""
+MAX_ADJUSTMENT_S = 1e12
+"""``syncWithHeadsetClock``'s adjustment is epoch minus monotonic seconds (about 1.7e9);
+beyond this (the year 33658) it is no clock at all."""
+
+
+class ClockSyncError(Transient):
+    """``syncWithHeadsetClock`` gave nothing a mapping can be built from (a NaN, an
+    infinity or an absurd adjustment in every answer): retried like a broken answer."""
+
+
+def frame_time_ok(lsl_time: float, now: float) -> bool:
+    """Whether ``lsl_time`` can be the LSL time of a sample arriving at LSL time ``now``:
+    finite, after the LSL clock's zero (liblsl takes 0 for "stamp it yourself") and
+    within :data:`FRAME_TIME_WINDOW_S` of now. False for NaN."""
+    return lsl_time > 0.0 and -FRAME_TIME_WINDOW_S < lsl_time - now < FRAME_TIME_WINDOW_S
 
 
 class ClockSource(StrEnum):
@@ -101,9 +124,18 @@ def mapping_from_adjustment(adjustment: float, mono_to_lsl: float) -> ClockMappi
     """The mapping given a ``syncWithHeadsetClock`` adjustment.
 
     ``cortex = mono + adjustment`` and ``lsl = mono + mono_to_lsl``, hence
-    ``cortex - lsl = adjustment - mono_to_lsl``.
+    ``cortex - lsl = adjustment - mono_to_lsl``. A non-finite or absurd adjustment
+    raises :class:`ClockSyncError`: a NaN offset would make every timestamp NaN.
     """
-    return ClockMapping(adjustment - mono_to_lsl, ClockSource.SYNC)
+    offset = adjustment - mono_to_lsl
+    if not (usable_adjustment(adjustment) and math.isfinite(offset)):
+        raise ClockSyncError(f"syncWithHeadsetClock: unusable adjustment {adjustment!r}")
+    return ClockMapping(offset, ClockSource.SYNC)
+
+
+def usable_adjustment(adjustment: float) -> bool:
+    """Finite and within :data:`MAX_ADJUSTMENT_S` (False for NaN)."""
+    return -MAX_ADJUSTMENT_S < adjustment < MAX_ADJUSTMENT_S
 
 
 def mapping_from_epoch(epoch_minus_lsl_offset: float) -> ClockMapping:
@@ -120,10 +152,17 @@ class SyncReading:
 
 
 def best_sync(readings: list[SyncReading]) -> SyncReading:
-    """The reading with the shortest round trip (least uncertain); needs one or more."""
-    if not readings:
-        raise ValueError("no syncWithHeadsetClock readings")
-    return min(readings, key=lambda r: r.round_trip)
+    """The usable reading with the shortest round trip (least uncertain).
+
+    A reading whose adjustment is NaN, infinite or absurd is ignored (one garbled answer
+    must not spoil the mapping); :class:`ClockSyncError` when none is usable.
+    """
+    usable = [r for r in readings if usable_adjustment(r.adjustment) and r.round_trip >= 0.0]
+    if not usable:
+        raise ClockSyncError(
+            f"syncWithHeadsetClock: no usable adjustment in {len(readings)} answer(s)"
+        )
+    return min(usable, key=lambda r: r.round_trip)
 
 
 class EpochOffsetTracker:

@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 NAN: Final = math.nan
+FLOAT32_MAX: Final = 3.4028234663852886e38
+"""The largest float32: a number beyond it would reach an LSL outlet as infinity."""
 
 # --------------------------------------------------------------------------------------
 # Errors
@@ -847,28 +849,43 @@ def _gather_extractor(stream: str, n_values: int, indices: list[int]) -> Extract
         if not isinstance(values, list | tuple) or len(values) != n_values:
             _check_frame(stream, values, n_values)
         picked = gather(values)
-        sum(picked, 0.0)
+        total = sum(picked, 0.0)
+        # inf or NaN anywhere makes the sum non-finite (x - x is then NaN, never 0.0);
+        # min and max catch a finite value beyond float32, which liblsl would make inf
+        if total - total != 0.0 or max(picked) > FLOAT32_MAX or min(picked) < -FLOAT32_MAX:
+            raise FrameError(f"{stream} frame carries a value that is not a finite float32")
         return list(map(float, picked))
 
     return extract
 
 
 def _strict(value: Any) -> float:
+    """A number that LSL can carry as a finite float32, else FrameError."""
     if isinstance(value, int | float):  # bool is an int: flags become 1.0 / 0.0
-        return float(value)
+        number = float(value)
+        if -FLOAT32_MAX <= number <= FLOAT32_MAX:
+            return number
+        raise FrameError(f"expected a finite float32 number, got {number!r}")
     raise FrameError(f"expected a number, got {type(value).__name__}")
 
 
 def _nullable(value: Any) -> float:
-    return NAN if value is None else _strict(value)
+    """A column whose documented "missing" is null (met): null, NaN, an infinity or a
+    number beyond float32 are all missing, NaN; anything else must be a number."""
+    if value is None:
+        return NAN
+    if isinstance(value, int | float):
+        return _lenient(value)
+    raise FrameError(f"expected a number or null, got {type(value).__name__}")
 
 
 def _lenient(value: Any) -> float:
     if isinstance(value, int | float):
         try:
-            return float(value)
+            number = float(value)
         except OverflowError:
             return NAN
+        return number if -FLOAT32_MAX <= number <= FLOAT32_MAX else NAN
     return NAN
 
 

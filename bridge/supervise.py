@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from bridge.backoff import Backoff
+from bridge.config.uris import scrub_userinfo
 from bridge.errors import BridgeError, Reconnect, Transient
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def describe(exc: BaseException) -> str:
             return "connection lost (no close frame)"
         return f"closed by the server (code {rcvd.code}" + (
             f", {rcvd.reason})" if rcvd.reason else ")")
-    text = str(exc)
+    text = scrub_userinfo(str(exc))  # an exception may quote a URL with its credentials
     return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
 
 

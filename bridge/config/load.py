@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, TomlConfigSetting
 from bridge.config.errors import problems_of, toml_error
 from bridge.config.keys import field_of, section_models
 from bridge.config.models import ENV_NESTED_DELIMITER, ENV_PREFIX, PATH_KEYS, Settings
+from bridge.config.rules import cross_field_problems
 from bridge.errors import ConfigError
 
 log = logging.getLogger("bridge.config")
@@ -102,9 +104,13 @@ def _scan_environ(environ: Mapping[str, str]) -> tuple[dict[str, str], dict[str,
 def _read_toml(path: Path) -> dict[str, Any]:
     """The file's tables, with relative paths made relative to the file's directory."""
     shown = f"config file {path}"
-    if not path.exists():
-        raise ConfigError([f"{shown}: not found"])
-    if not path.is_file():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError([f"{shown}: not found"]) from None
+    except OSError as exc:  # a name too long, a component that is not a directory ...
+        raise ConfigError([f"{shown}: cannot read: {exc.strerror or exc}"]) from None
+    if not stat.S_ISREG(mode):
         raise ConfigError([f"{shown}: not a regular file"])
     try:
         data = TomlConfigSettingsSource(Settings, toml_file=path)()
@@ -144,10 +150,15 @@ def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _validate(data: Mapping[str, Any], origin: Mapping[str, str]) -> Settings:
+    """The settings, or every problem: each value's own, else the cross-field rules'."""
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(problems_of(exc, origin)) from None
+    problems = cross_field_problems(settings)
+    if problems:
+        raise ConfigError(problems)
+    return settings
 
 
 # --- public API -----------------------------------------------------------------------------

@@ -17,7 +17,6 @@ import string
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal, get_args
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -33,7 +32,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from bridge.config.uris import check_stream_uri
+from bridge.config.lslquery import lsl_predicate_problem
+from bridge.config.uris import check_stream_uri, host_problem, url_problem
 
 ENV_PREFIX = "CORTEX_BRIDGE_"
 ENV_NESTED_DELIMITER = "__"
@@ -52,7 +52,7 @@ PATH_KEYS = ("client_secret_file", "ca_file")
 class _Section(BaseModel):
     """Base of every section: unknown keys are errors and settings never change once built."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _expand_path(value: object) -> object:
@@ -80,30 +80,35 @@ class CortexSettings(_Section):
     activate: bool = Field(default=True, description="ask for an activated session")
     license: str = Field(default="", description="licence id passed to authorize")
     debit: int = Field(default=0, ge=0, description="sessions to debit from the licence")
-    request_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a response")
-    reconnect_max_delay: float = Field(default=30.0, gt=0, description="reconnect backoff cap")
+    request_timeout: float = Field(
+        default=10.0, ge=0.5, le=300, description="seconds to wait for a response"
+    )
+    reconnect_max_delay: float = Field(
+        default=30.0, ge=0.25, le=3600, description="reconnect backoff cap (>= its first 0.25 s)"
+    )
     stall_timeout: float = Field(
-        default=5.0, gt=0, description="seconds without data before a session is restarted"
+        default=5.0, ge=0.5, le=3600,
+        description="seconds without data before a session is restarted",
     )
     clock: ClockMode = Field(default="auto", description="how Cortex time maps to LSL time")
     dialect: Dialect = Field(
         default="auto", description="Cortex API dialect: v2 (Cortex 2+), v1 (Cortex 1.x) or auto"
     )
     v1_latency: float = Field(
-        default=0.0, ge=0, description="Cortex 1.x: delivery latency to subtract (seconds)"
+        default=0.0, ge=0, le=10, description="Cortex 1.x: delivery latency to subtract (seconds)"
     )
 
     @field_validator("url")
     @classmethod
     def _check_url(cls, url: str) -> str:
-        """Cortex speaks WebSocket only; catching ``https://`` here beats a handshake error."""
-        try:
-            parts = urlsplit(url)
-            _ = parts.port  # raises on a malformed port
-        except ValueError:
-            raise ValueError(f"not a valid URL: {url!r}") from None
-        if parts.scheme not in ("ws", "wss") or not parts.hostname:
-            raise ValueError(f"must be a ws:// or wss:// URL with a host, got {url!r}")
+        """Cortex speaks WebSocket only; catching ``https://`` here beats a handshake error.
+
+        The port must be written out: Cortex listens on 6868 (54321 for Cortex 1.x),
+        never on the scheme's default 443 or 80 that a URL without one would reach.
+        """
+        problem = url_problem(url, ("ws", "wss"), port_required=True)
+        if problem is not None:
+            raise ValueError(problem)
         return url
 
     @field_validator("client_secret_file", "ca_file", mode="before")
@@ -184,7 +189,9 @@ class LogSettings(_Section):
     """``[log]``: verbosity and the status line cadence."""
 
     level: LogLevel = Field(default="info", description="log level")
-    status_interval: float = Field(default=10.0, gt=0, description="seconds between status lines")
+    status_interval: float = Field(
+        default=10.0, ge=1, le=86400, description="seconds between status lines"
+    )
 
     @field_validator("level", mode="before")
     @classmethod
@@ -224,6 +231,9 @@ def parse_osc_target(text: str) -> tuple[str, int]:
             raise ValueError(f"{text!r}: write IPv6 targets as [address]:port, e.g. [::1]:9000")
         if any(c.isspace() or c in "/@" for c in host):
             raise ValueError(f"{text!r}: {host!r} is not a host name or address")
+        problem = host_problem(host)
+        if problem is not None:
+            raise ValueError(f"{text[:60]!r}: {problem}")
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
     return host, int(port_text)
@@ -381,6 +391,24 @@ class MarkerSettings(_Section):
             raise ValueError("must not be empty")
         return value
 
+    @field_validator("lsl_predicate")
+    @classmethod
+    def _check_predicate(cls, predicate: str) -> str:
+        """liblsl matches an invalid predicate against nothing, silently: the marker
+        input would simply never find a stream. liblsl itself judges it here."""
+        problem = lsl_predicate_problem(predicate)
+        if problem is not None:
+            raise ValueError(problem)
+        return predicate
+
+    @field_validator("osc_host")
+    @classmethod
+    def _check_osc_host(cls, host: str) -> str:
+        problem = host_problem(host)
+        if problem is not None:
+            raise ValueError(f"{problem} (an address of this machine to listen on, e.g. 127.0.0.1)")
+        return host
+
     @field_validator("record_title")
     @classmethod
     def _check_title(cls, template: str) -> str:
@@ -427,9 +455,15 @@ class EmoggSettings(_Section):
     frequency: EmoggFrequency = Field(default="1s", description="analysis window per event")
     channels: tuple[str, ...] = Field(default=EMOGG_CHANNELS, description="channels to follow")
     emotions: tuple[str, ...] = Field(default=EMOGG_EMOTIONS, description="LSL channel order")
-    ping_interval: float = Field(default=30.0, gt=0, lt=65, description="seconds between pings")
-    request_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a reply")
-    reconnect_max_delay: float = Field(default=60.0, gt=0, description="reconnect backoff cap")
+    ping_interval: float = Field(
+        default=30.0, ge=0.1, lt=65, description="seconds between pings"
+    )
+    request_timeout: float = Field(
+        default=10.0, ge=0.5, le=300, description="seconds to wait for a reply"
+    )
+    reconnect_max_delay: float = Field(
+        default=60.0, ge=1, le=3600, description="reconnect backoff cap (>= its first 1 s)"
+    )
     source_id: str = Field(default="emogg", description="stable id of the Emogg outlets")
     name_template: str = Field(default="Emogg-{stream}", description="LSL stream name pattern")
 
@@ -508,14 +542,10 @@ class EmoggSettings(_Section):
 
 
 def _check_url_scheme(url: str, schemes: tuple[str, ...]) -> str:
-    try:
-        parts = urlsplit(url)
-        _ = parts.port
-    except ValueError:
-        raise ValueError(f"not a valid URL: {url!r}") from None
-    if parts.scheme not in schemes or not parts.hostname:
-        wanted = " or ".join(f"{s}://" for s in schemes)
-        raise ValueError(f"must be a {wanted} URL with a host, got {url!r}")
+    """Emogg's URLs may leave the port out: Emogg serves on the scheme's default."""
+    problem = url_problem(url, schemes, port_required=False)
+    if problem is not None:
+        raise ValueError(problem)
     return url
 
 

@@ -8,9 +8,10 @@ It never appears in a message: errors name the key and the file, warnings the mo
 from __future__ import annotations
 
 import os
+import ssl
 import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from bridge.config.keys import env_var_name, section_models
@@ -61,13 +62,41 @@ def _resolve_secret(
     )
 
 
+MAX_SECRET_BYTES = 64 * 1024
+"""A secret file larger than this is not a secret (a wrong path, a log, a disk image)."""
+
+
 def _read_secret(path: Path, key: str) -> str:
+    """The text of a secret file: a regular file only, read without blocking.
+
+    ``/dev/zero`` would be read for ever, a FIFO would block the start until someone
+    writes to it, a directory cannot be read: each is refused with the key and the path.
+    The file is opened first and then examined (``fstat``), so what is checked is what
+    is read.
+    """
     try:
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
         raise ConfigError([f"{key}: {path}: not found"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{key}: {path}: is a directory, not the file holding the secret"]) from None
     except OSError as exc:
         raise ConfigError([f"{key}: {path}: cannot read: {exc.strerror or 'error'}"]) from None
+    info = os.fstat(fd)
+    kind = _special_kind(info.st_mode)
+    if kind is not None:
+        os.close(fd)
+        raise ConfigError([f"{key}: {path}: is {kind}, not a regular file holding the secret"])
+    with os.fdopen(fd, "rb") as handle:
+        if info.st_size > MAX_SECRET_BYTES:
+            raise ConfigError(
+                [f"{key}: {path}: is {info.st_size} bytes, too large to be a secret "
+                 f"(at most {MAX_SECRET_BYTES})"]
+            )
+        try:
+            raw = handle.read(MAX_SECRET_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError([f"{key}: {path}: cannot read: {exc.strerror or 'error'}"]) from None
     try:
         secret = raw.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError:
@@ -75,6 +104,51 @@ def _read_secret(path: Path, key: str) -> str:
     if not secret:
         raise ConfigError([f"{key}: {path}: is empty"])
     return secret
+
+
+_SPECIAL_KINDS: tuple[tuple[Callable[[int], bool], str], ...] = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _special_kind(mode: int) -> str | None:
+    """What a file that is not a regular file is (``a FIFO`` ...), or None."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _SPECIAL_KINDS if test(mode)), "not a regular file")
+
+
+def ca_file_problem(path: str) -> str | None:
+    """Why ``cortex.ca_file`` cannot verify Cortex, or None.
+
+    Checked before the first connection: otherwise the TLS layer fails on every attempt
+    and the bridge retries for ever, blaming Cortex. A regular, readable file holding at
+    least one PEM certificate that OpenSSL loads.
+    """
+    file = Path(path)
+    try:
+        info = file.stat()
+    except FileNotFoundError:
+        return f"cortex.ca_file: {path}: not found"
+    except OSError as exc:
+        return f"cortex.ca_file: {path}: cannot read: {exc.strerror or 'error'}"
+    kind = _special_kind(info.st_mode)
+    if kind is not None:
+        return f"cortex.ca_file: {path}: is {kind}; name the PEM file itself (e.g. rootCA.pem)"
+    if not os.access(path, os.R_OK):
+        return f"cortex.ca_file: {path}: not readable"
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=path)
+    except ssl.SSLError:
+        return (f"cortex.ca_file: {path}: not a PEM CA certificate (expected text starting "
+                "with -----BEGIN CERTIFICATE-----, e.g. Emotiv's rootCA.pem)")
+    except (OSError, ValueError) as exc:
+        return f"cortex.ca_file: {path}: cannot read: {getattr(exc, 'strerror', None) or exc}"
+    return None
 
 
 def preflight(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
@@ -94,9 +168,8 @@ def preflight(settings: Settings, environ: Mapping[str, str] | None = None) -> N
     except ConfigError as exc:
         problems.extend(exc.problems)
     ca_file = settings.cortex.ca_file
-    if ca_file and not os.access(ca_file, os.R_OK):
-        reason = "not found" if not Path(ca_file).exists() else "not readable"
-        problems.append(f"cortex.ca_file: {ca_file}: {reason}")
+    if ca_file and (problem := ca_file_problem(ca_file)) is not None:
+        problems.append(problem)
     problems.extend(emogg_problems(settings, environ))
     if problems:
         raise ConfigError(problems)
@@ -142,6 +215,8 @@ def secret_file_warnings(path: Path) -> list[str]:
         mode = path.stat().st_mode
     except OSError:
         return []
+    if not stat.S_ISREG(mode):
+        return []  # a device or FIFO is refused as a secret file by preflight, unread
     if not mode & (stat.S_IRGRP | stat.S_IROTH) or not _holds_secret(path):
         return []
     return [
@@ -150,9 +225,14 @@ def secret_file_warnings(path: Path) -> list[str]:
     ]
 
 
+_MAX_CONFIG_BYTES = 1024 * 1024
+
+
 def _holds_secret(path: Path) -> bool:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as handle:
+            raw = handle.read(_MAX_CONFIG_BYTES)
+        data = tomllib.loads(raw.decode("utf-8"))
     except (OSError, ValueError):
         return True  # not a TOML config: a raw secret file (or unreadable: assume the worst)
     if not any(isinstance(data.get(s), dict) for s in section_models()):
@@ -162,3 +242,25 @@ def _holds_secret(path: Path) -> bool:
     return (isinstance(cortex, dict) and bool(cortex.get("client_secret"))) or (
         isinstance(emogg, dict) and bool(emogg.get("token"))
     )
+
+
+def secret_files_in_use(settings: Settings) -> list[tuple[str, Path]]:
+    """``(key, path)`` of every secret file the settings read: the client secret file
+    when ``client_secret`` is not set, the Emogg token file when Emogg is on and
+    ``token`` is not set. (systemd credentials are private to the service already.)"""
+    cortex, emogg = settings.cortex, settings.emogg
+    files: list[tuple[str, Path]] = []
+    if not cortex.client_secret.get_secret_value() and cortex.client_secret_file:
+        files.append(("cortex.client_secret_file", Path(cortex.client_secret_file)))
+    if emogg.enabled and not emogg.token.get_secret_value().strip() and emogg.token_file:
+        files.append(("emogg.token_file", Path(emogg.token_file)))
+    return files
+
+
+def permission_warnings(settings: Settings, config: Path | None) -> list[str]:
+    """The permission warning for the config file (when it holds a secret) and for every
+    secret file in use: one line each, naming the file and the ``chmod`` that fixes it."""
+    warnings = secret_file_warnings(config) if config else []
+    for _key, path in secret_files_in_use(settings):
+        warnings += secret_file_warnings(path)
+    return warnings

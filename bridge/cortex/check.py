@@ -13,6 +13,7 @@ import sys
 from typing import TextIO
 
 from bridge.config import Settings, resolve_client_secret
+from bridge.config.uris import shown_url
 from bridge.cortex.auth import AccessPending
 from bridge.cortex.hints import hint_for
 from bridge.cortex.protocol import CortexError
@@ -40,7 +41,7 @@ async def check(settings: Settings, out: TextIO | None = None) -> int:
     except Exception as exc:
         _raise_if_fatal(exc)
         hint = hint_for(exc, cortex.url)
-        print(f"Cortex at {cortex.url}: unreachable ({describe(exc)})"
+        print(f"Cortex at {shown_url(cortex.url)}: unreachable ({describe(exc)})"
               + (f"; {hint}" if hint else ""), file=out)
         return int(ExitCode.FAILURE)
     try:
@@ -49,7 +50,7 @@ async def check(settings: Settings, out: TextIO | None = None) -> int:
         except AccessPending as pending:
             print(f"access: not granted ({pending})", file=out)
             return int(ExitCode.FAILURE)
-        print(f"Cortex {source.version} at {cortex.url}", file=out)
+        print(f"Cortex {source.version} at {shown_url(cortex.url)}", file=out)
         print("authorize: ok", file=out)
         headsets = await api.query_headsets()
         for headset_object in headsets:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from bridge.backoff import Backoff
 from bridge.config import Settings
+from bridge.config.uris import shown_url
 from bridge.cortex.api import CortexApi
 from bridge.cortex.api_v1 import open_api
 from bridge.cortex.auth import Authorizer
@@ -192,7 +193,8 @@ class CortexSource:
         self._stop = stop
         cortex = self.settings.cortex
         if cortex.url.startswith("wss://") and not cortex.tls_verify:
-            log.warning("TLS verification is OFF for %s (cortex.tls_verify = false)", cortex.url)
+            log.warning("TLS verification is OFF for %s (cortex.tls_verify = false)",
+                        shown_url(cortex.url))
         supervisor = self._supervisor = Supervisor(
             Backoff(cap=cortex.reconnect_max_delay), stop,
             stable_after=CONNECTED_AFTER_SECONDS, on_retry=self._retrying, wake=self._reconnect,
@@ -241,7 +243,8 @@ class CortexSource:
         self.machine.handle(ConnectionEvent.FAILED)
         say = self.repeats.note(("cortex", outcome.reason), now)
         hint = hint_for(self._last_error, self.settings.cortex.url)
-        line = (self.settings.cortex.url, outcome.reason, delay, f" ({hint})" if hint else "")
+        url = shown_url(self.settings.cortex.url)
+        line = (url, outcome.reason, delay, f" ({hint})" if hint else "")
         if say is not None:
             log.warning("Cortex at %s: %s; retrying in %.1f s%s%s", *line,
                         "" if say.first else f" (still failing, {say.summary()})")
@@ -320,7 +323,7 @@ class CortexSource:
         api = await open_api(conn, cortex.dialect, v1_latency=cortex.v1_latency)
         info = await api.get_cortex_info()
         self.version = str(info.get("version", "?"))
-        log.info("connected to Cortex %s at %s", self.version, cortex.url)
+        log.info("connected to Cortex %s at %s", self.version, shown_url(cortex.url))
         await self.auth.ensure_access(api, self._awaiting_approval, wait=wait_for_access)
         self.machine.handle(ConnectionEvent.ACCESS_GRANTED)
         await self.auth.authorize(api, on_warning=self.router.on_warning)

@@ -11,11 +11,14 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from bridge.config.uris import host_problem
 from bridge.errors import ExitCode
 from bridge.simulator.config import DEFAULT_CLIENT_SECRET, SimulatorConfig
 from bridge.simulator.faults import parse_fault_spec
@@ -33,9 +36,45 @@ def _response_delay(text: str) -> tuple[str, float]:
     if not eq or not method:
         raise argparse.ArgumentTypeError("expected METHOD=MS, e.g. queryHeadsets=500")
     try:
-        return method, float(ms)
+        value = float(ms)
     except ValueError:
         raise argparse.ArgumentTypeError(f"bad milliseconds {ms!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"bad milliseconds {ms!r} (a number >= 0)")
+    return method, value
+
+
+def _bounded(cast: Callable[[str], float], low: float, high: float, what: str) -> Callable[[str], Any]:
+    """An argparse type: ``cast(text)`` within ``[low, high]`` and finite, else a usage
+    error (exit 2, one line) instead of a traceback when the simulator starts."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = cast(text)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return convert
+
+
+port_number = _bounded(int, 0, 65535, "a port from 0 to 65535 (0: any free port)")
+seconds = _bounded(float, 0.0, 1e9, "a number of seconds >= 0")
+milliseconds = _bounded(float, 0.0, 1e12, "a number of milliseconds >= 0")
+count = _bounded(int, 0, 10**9, "a whole number >= 0")
+seed = _bounded(int, 0, 2**32 - 1, "a seed from 0 to 4294967295")
+offset_seconds = _bounded(float, -1e9, 1e9, "a number of seconds")
+
+
+def host_name(text: str) -> str:
+    """An address or host name to bind: checked here, not by a traceback from the
+    resolver (a label of 300 characters)."""
+    problem = host_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
@@ -54,10 +93,11 @@ def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the simulator's flags to ``parser``."""
     net = parser.add_argument_group("network")
-    net.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    net.add_argument("--host", default="127.0.0.1", type=host_name,
+                     help="address to bind (default 127.0.0.1)")
     net.add_argument(
         "--port",
-        type=int,
+        type=port_number,
         default=None,
         help="port (default 6868 as Cortex, 54321 as Cortex 1.x with --dialect v1; 0 = any free port)",
     )
@@ -87,7 +127,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="virtual headset: insight | epocx | flex | mn8, with options "
         "':rate=256,mems=64,id=EPOCX-12345678,status=connected,motion=gyro' (repeatable; default epocx)",
     )  # fmt: skip
-    hs.add_argument("--seed", type=int, help="make ids, signals and actions reproducible")
+    hs.add_argument("--seed", type=seed, help="make ids, signals and actions reproducible")
     hs.add_argument(
         "--signal", default="realistic", type=_checked(parse_signal),
         help="EEG: 'realistic' (alpha + 1/f noise) or 'sine:FREQ[:AMPLITUDE_UV]'",
@@ -100,7 +140,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     hs.add_argument(
         "--flood",
-        type=int,
+        type=count,
         default=0,
         metavar="N",
         help="send the first N eeg frames of each subscription as fast as possible",
@@ -117,7 +157,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     auth.add_argument(
         "--approval-delay",
-        type=float,
+        type=seconds,
         default=2.0,
         metavar="S",
         help="seconds until the virtual user answers requestAccess",
@@ -129,7 +169,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     auth.add_argument(
         "--token-lifetime",
-        type=float,
+        type=seconds,
         default=259_200.0,
         metavar="S",
         help="token lifetime (default 72 h, as observed)",
@@ -165,11 +205,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="outcome of each training in turn, cycled: succeeded,failed (default succeeded)",
     )  # fmt: skip
     auth.add_argument(
-        "--cloud-records", type=int, default=1, metavar="N",
+        "--cloud-records", type=count, default=1, metavar="N",
         help="records of the user made on another computer, not downloaded here (default 1)",
     )  # fmt: skip
     auth.add_argument(
-        "--post-processing", type=float, default=1.0, metavar="S",
+        "--post-processing", type=seconds, default=1.0, metavar="S",
         help="seconds from stopRecord to warning 30 (warning 18 half-way; default 1)",
     )  # fmt: skip
     auth.add_argument(
@@ -181,35 +221,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     timing = parser.add_argument_group("timing")
     timing.add_argument(
         "--scan-delay",
-        type=float,
+        type=seconds,
         default=20.0,
         metavar="S",
         help="controlDevice refresh -> warning 142 (default 20)",
     )
     timing.add_argument(
         "--connect-delay",
-        type=float,
+        type=seconds,
         default=1.0,
         metavar="S",
         help="controlDevice connect -> connected + warning 104",
     )
     timing.add_argument(
         "--power-off-timeout",
-        type=float,
+        type=seconds,
         default=30.0,
         metavar="S",
         help="headset off -> warning 103 (default 30)",
     )
     timing.add_argument(
         "--marker-window",
-        type=float,
+        type=seconds,
         default=60.0,
         metavar="S",
         help="markers older than this get -32115",
     )
     timing.add_argument(
         "--training-seconds",
-        type=float,
+        type=seconds,
         default=8.0,
         metavar="S",
         help="training start -> *_Succeeded",
@@ -222,14 +262,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fault = parser.add_argument_group("faults")
     fault.add_argument(
         "--delay-ms",
-        type=float,
+        type=milliseconds,
         default=0.0,
         metavar="MS",
         help="deliver data this late after its sample time (real Cortex: ~200)",
     )
     fault.add_argument(
         "--clock-offset",
-        type=float,
+        type=offset_seconds,
         default=0.0,
         metavar="S",
         help="run the service clock this far from the system clock",
@@ -303,7 +343,7 @@ def _outcomes(text: str) -> tuple[str, ...]:
     outcomes = tuple(o.strip() for o in text.split(",") if o.strip())
     bad = [o for o in outcomes if o not in ("succeeded", "failed")]
     if bad or not outcomes:
-        raise SystemExit(f"--training-outcomes: use succeeded/failed, not {bad or text!r}")
+        raise ValueError(f"--training-outcomes: use succeeded/failed, not {bad or text!r}")
     return outcomes
 
 
@@ -354,7 +394,7 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("bridge.simulator").setLevel(args.log_level)
     try:
         sim = Simulator(config_from_args(args))
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # a bad setting, or a --state-dir it cannot use
         print(f"cortex-bridge simulate: {exc}", file=sys.stderr)
         return int(ExitCode.CONFIG)
     try:

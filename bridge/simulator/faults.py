@@ -8,6 +8,7 @@ start. None of this is part of the Cortex API.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -174,6 +175,26 @@ def send_malformed(svc: CortexService, count: int) -> dict[str, Any]:
     return {"count": count, "connections": len(svc.conns)}
 
 
+def bad_frames(svc: CortexService, stream: str, kinds: list[str]) -> dict[str, Any]:
+    """The next frames of ``stream`` on every live session, one per kind in ``kinds``,
+    go out spoiled: ``time_inf``/``time_nan``/``time_huge``/``time_zero`` (the time
+    replaced), ``value_inf``/``value_huge`` (the first sensor value), ``repeat`` (the
+    frame sent twice). Cortex 2+ dialect only."""
+    from bridge.simulator.service import BAD_FRAME_KINDS
+
+    unknown = [k for k in kinds if k not in BAD_FRAME_KINDS]
+    if unknown or not kinds:
+        raise RpcError(Code.INVALID_PARAMS,
+                       f"kinds: a non-empty list of {', '.join(BAD_FRAME_KINDS)}")
+    spoiled = 0
+    for session in svc.live_sessions():
+        sub = getattr(session, "subs", {}).get(stream)
+        if sub is not None and hasattr(sub, "corrupt"):
+            sub.corrupt.extend(kinds)
+            spoiled += 1
+    return {"stream": stream, "kinds": kinds, "subscriptions": spoiled}
+
+
 def stall(svc: CortexService, seconds: float, start_delay: float = 0.0) -> dict[str, Any]:
     """Nothing leaves the simulator for ``seconds`` (responses, warnings and data are
     held), then everything due is sent at once: data with its original times."""
@@ -326,6 +347,13 @@ FAULTS: Mapping[str, FaultKind] = {
     ),
     "login": FaultKind((jsonrpc.boolean("on"),), lambda svc, p, req: set_login(svc, bool(p["on"]))),
     "accept_eula": FaultKind((), lambda svc, p, req: accept_eula(svc)),
+    "bad_frames": FaultKind(
+        (jsonrpc.s("stream", False), jsonrpc.anything("kinds")),
+        lambda svc, p, req: bad_frames(
+            svc, str(p.get("stream", "eeg")),
+            list(p["kinds"]) if isinstance(p["kinds"], list) else [],
+        ),
+    ),
     "stall": FaultKind(
         (jsonrpc.num("seconds"),),
         lambda svc, p, req: stall(
@@ -367,9 +395,12 @@ def _value(text: str) -> Any:
         return False
     for cast in (int, float):
         try:
-            return cast(text)
+            number = cast(text)
         except ValueError:
-            pass
+            continue
+        if not math.isfinite(number):
+            raise ValueError(f"{text!r} is not a finite number")
+        return number
     return text
 
 
@@ -378,7 +409,12 @@ def parse_fault_spec(text: str) -> ScheduledFault:
     ``headset_power:on=false@5``, ``drop_samples:count=10,every=5@2``
     (``every`` repeats the fault)."""
     body, at, when = text.strip().partition("@")
-    at_s = float(when) if at else 0.0
+    try:
+        at_s = float(when) if at else 0.0
+    except ValueError:
+        raise ValueError(f"bad time {when!r} after '@' (seconds from the start)") from None
+    if not (math.isfinite(at_s) and at_s >= 0):
+        raise ValueError(f"bad time {when!r} after '@' (seconds from the start, >= 0)")
     kind, _, opts = body.partition(":")
     if kind not in FAULTS:
         raise ValueError(f"unknown fault kind {kind!r} (known: {', '.join(FAULTS)})")
@@ -389,4 +425,7 @@ def parse_fault_spec(text: str) -> ScheduledFault:
             raise ValueError(f"bad fault option {part!r} (expected key=value)")
         params[key] = _value(value)
     every = params.pop("every", None)
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int | float)
+                              or every <= 0):
+        raise ValueError(f"bad every={every!r} (seconds between repeats, > 0)")
     return ScheduledFault(kind, params, at_s, float(every) if every is not None else None)

@@ -63,6 +63,7 @@ class Subscription:
     cursor: int  # next sample index to send
     flood_end: int = 0  # send up to here regardless of time (flood mode)
     markers: list[PendingMarker] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)  # BAD_FRAME_KINDS for the next frames
 
 
 @dataclass

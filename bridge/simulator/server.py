@@ -186,6 +186,9 @@ class Simulator:
     def send_malformed(self, n: int = 4) -> None:
         self.fault("malformed", count=n)
 
+    def bad_frames(self, kinds: list[str], stream: str = "eeg") -> None:
+        self.fault("bad_frames", stream=stream, kinds=kinds)
+
     def stall(self, seconds: float) -> None:
         self.fault("stall", seconds=seconds)
 

@@ -18,6 +18,7 @@ import dataclasses
 import heapq
 import itertools
 import logging
+import math
 import random
 import secrets
 import uuid
@@ -54,6 +55,25 @@ log = logging.getLogger("bridge.simulator")
 FLOOD_BATCH = 512  # flood frames produced per tick and subscription
 FLOOD_HIGH_WATER = 2048  # ...only while the connection's outbox holds fewer than this
 OUTBOX_LIMIT = 500_000  # a client this far behind is dropped (it would exhaust memory)
+
+
+BAD_FRAME_TIMES: dict[str, str] = {
+    "time_inf": "Infinity", "time_nan": "NaN", "time_huge": "1e300", "time_zero": "0",
+}
+BAD_FRAME_KINDS = (*BAD_FRAME_TIMES, "value_inf", "value_huge", "repeat")
+
+
+def bad_frame(kind: str, head: str, row: list[Any], mid: str, t: float) -> list[str]:
+    """The wire text for one frame spoiled as ``kind`` (see the ``bad_frames`` fault):
+    its time replaced, its first sensor value replaced, or the frame sent twice."""
+    if kind in BAD_FRAME_TIMES:
+        return [f"{head}{jsonrpc.encode(row)}{mid}{BAD_FRAME_TIMES[kind]}}}"]
+    if kind in ("value_inf", "value_huge"):
+        spoiled = list(row)
+        spoiled[2] = math.inf if kind == "value_inf" else 1e300
+        return [f"{head}{jsonrpc.encode(spoiled)}{mid}{t!r}}}"]
+    text = f"{head}{jsonrpc.encode(row)}{mid}{t!r}}}"
+    return [text, text]
 
 
 class CortexService:
@@ -405,6 +425,7 @@ class CortexService:
             sub.cursor = end
             return
         out = conn.outbox
+        corrupt = sub.corrupt
         for k, row in rows:
             t = round(anchor + k / rate, 4)
             if pending and pending[0].k <= k:
@@ -415,6 +436,9 @@ class CortexService:
                     marker.entry["sentIndex"] = k
                     marker.entry["sentTime"] = t
                     row[-1].append(marker.wire)
+            if corrupt:
+                out.extend(bad_frame(corrupt.pop(0), head, row, mid, t))
+                continue
             out.append(f"{head}{encode(row)}{mid}{t!r}}}")
         h.frames_sent[stream] = h.frames_sent.get(stream, 0) + len(rows)
         sub.cursor = end

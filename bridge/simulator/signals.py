@@ -60,7 +60,7 @@ def parse_signal(text: str) -> SignalSpec:
             raise ValueError("sine needs a frequency: sine:FREQ[:AMPLITUDE]")
         freq = float(parts[0])
         amp = float(parts[1]) if len(parts) == 2 else 50.0
-        if freq <= 0 or amp < 0:
+        if not (math.isfinite(freq) and math.isfinite(amp)) or freq <= 0 or amp < 0:
             raise ValueError("sine frequency must be > 0 and amplitude >= 0")
         return SignalSpec("sine", freq, amp)
     raise ValueError(f"unknown signal {text!r} (realistic or sine:FREQ[:AMPLITUDE])")

@@ -9,6 +9,7 @@ import pytest
 
 from bridge.clock import (
     ClockSource,
+    ClockSyncError,
     EpochOffsetTracker,
     SyncReading,
     best_sync,
@@ -63,7 +64,7 @@ def test_real_clocks_on_linux() -> None:
 def test_best_sync_takes_shortest_round_trip() -> None:
     readings = [SyncReading(5.0, 0.004), SyncReading(5.1, 0.0005), SyncReading(4.9, 0.002)]
     assert best_sync(readings).adjustment == 5.1
-    with pytest.raises(ValueError):
+    with pytest.raises(ClockSyncError):
         best_sync([])
 
 

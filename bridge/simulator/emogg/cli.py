@@ -15,6 +15,7 @@ import signal
 import sys
 
 from bridge.errors import ExitCode
+from bridge.simulator.cli import count, host_name, port_number, seconds, seed
 from bridge.simulator.emogg.config import DEFAULT_TOKEN, EmoggSimulatorConfig
 from bridge.simulator.emogg.server import EmoggSimulator
 
@@ -24,20 +25,21 @@ log = logging.getLogger("bridge.simulator.emogg")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the Emogg simulator's flags to ``parser``."""
     d = EmoggSimulatorConfig()
-    parser.add_argument("--host", default=d.host, help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--http-port", type=int, default=d.http_port,
+    parser.add_argument("--host", default=d.host, type=host_name,
+                        help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--http-port", type=port_number, default=d.http_port,
                         help=f"REST port (default {d.http_port}; 0 = any free port)")
-    parser.add_argument("--ws-port", type=int, default=d.ws_port,
+    parser.add_argument("--ws-port", type=port_number, default=d.ws_port,
                         help=f"WebSocket port (default {d.ws_port}; 0 = any free port)")
     parser.add_argument("--token", default=d.token, help="the one accepted API token")
-    parser.add_argument("--seed", type=int, help="make ids and the audience reproducible")
-    parser.add_argument("--faces", type=int, default=d.faces,
+    parser.add_argument("--seed", type=seed, help="make ids and the audience reproducible")
+    parser.add_argument("--faces", type=count, default=d.faces,
                         help=f"people in view of the virtual camera (default {d.faces})")
-    parser.add_argument("--idle-timeout", type=float, default=d.idle_timeout_s, metavar="S",
+    parser.add_argument("--idle-timeout", type=seconds, default=d.idle_timeout_s, metavar="S",
                         help="close a WebSocket after S seconds without a message (default 65)")
-    parser.add_argument("--worker-start", type=float, default=d.worker_start_s, metavar="S",
+    parser.add_argument("--worker-start", type=seconds, default=d.worker_start_s, metavar="S",
                         help="seconds from 'starting' to 'working' (default 1)")
-    parser.add_argument("--unavailable-creates", type=int, default=0, metavar="N",
+    parser.add_argument("--unavailable-creates", type=count, default=0, metavar="N",
                         help="answer the first N session creations with 503")
     parser.add_argument("--ts-format", choices=["iso", "ms", "mixed"], default=d.ts_format,
                         help="event timestamps: ISO strings, epoch ms, or alternating")

@@ -33,6 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from bridge.backoff import Backoff
 from bridge.clock import EpochOffsetTracker, epoch_from_emogg
 from bridge.config import EmoggSettings, resolve_emogg_token
+from bridge.config.uris import shown_url
 from bridge.errors import AuthError, BridgeError, Transient
 from bridge.outputs.lsl import OutletClosedError, OutletNaming, OutletRegistry
 from bridge.pipeline import HeadsetClock, StreamPipeline
@@ -227,7 +228,8 @@ class EmoggSource:
         supervisor = Supervisor(
             Backoff(initial=1.0, cap=s.reconnect_max_delay), stop, stable_after=float("inf"),
             on_retry=lambda outcome, delay: log.warning(
-                "Emogg API at %s: %s; retrying in %.1f s", s.api_url, outcome.reason, delay),
+                "Emogg API at %s: %s; retrying in %.1f s", shown_url(s.api_url), outcome.reason,
+                delay),
         )
         await supervisor.run(attempt, until_done=True)
         return found[0] if found else None
@@ -270,7 +272,7 @@ class EmoggSource:
             for stats in self._all_stats():
                 stats.state = "reconnecting"
             log.warning("Emogg WebSocket %s: %s; reconnecting in %.1f s",
-                        s.ws_url, outcome.reason, delay)
+                        shown_url(s.ws_url), outcome.reason, delay)
 
         supervisor = Supervisor(
             Backoff(initial=0.5, cap=s.reconnect_max_delay), stop,

@@ -205,7 +205,7 @@ INVALID = [
     ("[cortex]\nurl = 5", "cortex.url: expected a string, got 5"),
     ("[cortex]\ndebit = -1", "cortex.debit: must be at least 0, got -1"),
     ("[cortex]\ndebit = 1.5", "cortex.debit: expected an integer, got 1.5"),
-    ("[cortex]\nrequest_timeout = 0", "cortex.request_timeout: must be greater than 0, got 0"),
+    ("[cortex]\nrequest_timeout = 0", "cortex.request_timeout: must be at least 0.5, got 0"),
     ("[cortex]\nreconnect_max_delay = 'x'", "cortex.reconnect_max_delay: expected a number"),
     ("[cortex]\nclock = 'ntp'", "cortex.clock: expected 'auto', 'sync' or 'epoch', got 'ntp'"),
     ("[cortex]\nstreams = ['eeg', 'eeg']", "cortex.streams: 'eeg' is listed twice"),
@@ -232,7 +232,7 @@ INVALID = [
         "lsl.name_template: must contain {headset} when cortex.headsets can match more than one",
     ),
     ("[log]\nlevel = 'loud'", "log.level: expected 'debug', 'info', 'warning' or 'error'"),
-    ("[log]\nstatus_interval = -2", "log.status_interval: must be greater than 0, got -2"),
+    ("[log]\nstatus_interval = -2", "log.status_interval: must be at least 1, got -2"),
     ("[cortex]\nurl = \n", "line 2: Invalid value (column 7)"),
     ("[cortex]\nurl = ", "at end of file: Invalid value"),
     ("[cortex\n", "line 1: Expected ']' at the end of a table declaration"),
@@ -677,5 +677,6 @@ def test_secret_file_that_is_a_directory(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         resolve_client_secret(s, {})
     assert info.value.problems == [
-        f"cortex.client_secret_file: {tmp_path}: cannot read: Is a directory"
+        f"cortex.client_secret_file: {tmp_path}: is a directory, not a regular file "
+        "holding the secret"
     ]
