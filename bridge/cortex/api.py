@@ -227,6 +227,16 @@ class CortexApi:
         params.update({k: v for k, v in extra.items() if v is not None})
         return _obj(await self._conn.request("createRecord", params), "createRecord")
 
+    async def get_record_infos(self, record_ids: list[str]) -> list[dict[str, Any]]:
+        """Record objects with their markers (cortex_api_more.md §C.6: the shape is not
+        documented; the simulator's is an array of records, each with ``markers``)."""
+        result = await self._conn.request(
+            "getRecordInfos", {"cortexToken": self._token(), "recordIds": record_ids}
+        )
+        if not isinstance(result, list):
+            raise ShapeError(f"getRecordInfos: expected an array, got {type(result).__name__}")
+        return [r for r in result if isinstance(r, dict)]
+
     async def stop_record(self, session: str) -> dict[str, Any]:
         result = await self._conn.request(
             "stopRecord", {"cortexToken": self._token(), "session": session}

@@ -88,6 +88,7 @@ class Markers(Protocol):
         clock: HeadsetClock,
         with_token: Any,
         ready: Callable[[], bool] | None = None,
+        on_silent: Callable[[str], None] | None = None,
     ) -> object: ...
 
     def echo_handler(
@@ -186,6 +187,7 @@ class HeadsetSession:
                 host.markers.start_session(
                     self.api, sid, hid, clock, host.auth.with_token,
                     ready=lambda: "eeg" in routes.pipelines or "eeg" not in streams,
+                    on_silent=host.request_reconnect,
                 )
                 await self._stream(sid, headset, clock, routes, streams)
             except CortexError as exc:
@@ -328,7 +330,13 @@ class HeadsetSession:
                 )
                 session = await auth.with_token(api, lambda: api.create_session(hid, "open"))
             elif exc.code == ErrorCode.SESSION_CONFLICT:
-                session = await self._existing_session()
+                # A session of an earlier connection (a half-open one) may still stream to
+                # its dead socket: never take it over; close it and open our own.
+                stale = await self._existing_session()
+                log.info("headset %s: closing the session %s of an earlier connection",
+                         hid, stale["id"])
+                await self._close_quietly(str(stale["id"]))
+                session = await auth.with_token(api, lambda: api.create_session(hid, status))
             else:
                 raise
         sid = session.get("id")

@@ -13,8 +13,11 @@ given two coroutines (inject one marker, open a record) and decides the rest:
 - a lost connection ends the injector without taking the marker: the next session's
   injector, reading from the same queue position, sends it again.
 
-Delivery is at least once: a request that timed out may have reached Cortex, and the
-marker is sent again.
+Delivery is exactly once where Cortex can be asked: every marker carries its queue
+identity in ``extras`` (:data:`EXTRAS_KEY`); a marker whose answer was lost (a timeout, a
+lost connection, a stall) is "in doubt", and before it is sent again the record it may
+have landed in is looked up (``getRecordInfos``). Found: counted as a duplicate avoided
+and not sent. Where Cortex cannot say (Cortex 1.x has no records), it is sent again.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bridge.clock import ClockMapping
@@ -33,10 +36,13 @@ from bridge.pipeline import HeadsetClock
 
 log = logging.getLogger(__name__)
 
-# Not in the docs' error list; the simulator's codes ([U], docs/simulator.md).
-RECORD_NOT_FOUND = -32110
-RECORD_IN_PROGRESS = -32111
-NO_RECORD = -32112
+# The record codes of the Cortex 1.x error table (seed 001; cortex/errors.py): the v2
+# docs describe these errors without their numbers.
+RECORDING_STOPPED = -32011  # the session has no record (any more): open one
+RECORDING_STARTED = -32017  # a record is already in progress
+SESSION_CLOSED = -32008
+SESSION_HEADSET_DISCONNECTED = -32010
+EXTRAS_KEY = "cortexBridgeId"  # the marker's identity in injectMarker's extras
 
 RECORD_RETRY_SECONDS = 30.0
 RETRY_SECONDS = 1.0
@@ -56,9 +62,10 @@ ERROR_ACTIONS: Mapping[int, Action] = {
     ErrorCode.MARKER_TOO_OLD: Action.REJECT,
     ErrorCode.INVALID_PARAMS: Action.REJECT,
     ErrorCode.MISSING_PARAMS: Action.REJECT,
-    NO_RECORD: Action.WAIT_RECORD,
-    RECORD_NOT_FOUND: Action.WAIT_RECORD,
+    RECORDING_STOPPED: Action.WAIT_RECORD,
     ErrorCode.SESSION_NOT_FOUND: Action.END,
+    SESSION_CLOSED: Action.END,
+    SESSION_HEADSET_DISCONNECTED: Action.END,
     ErrorCode.HEADSET_NOT_FOUND: Action.END,
 }
 
@@ -79,25 +86,36 @@ class InjectArgs:
     value: MarkerValue
     label: str
     port: str
+    uid: str = ""
+
+    @property
+    def extras(self) -> dict[str, str]:
+        return {EXTRAS_KEY: self.uid} if self.uid else {}
 
 
 def inject_args(marker: Marker, mapping: ClockMapping) -> InjectArgs:
     """The marker's LSL time as Cortex epoch milliseconds (to the microsecond)."""
     return InjectArgs(
-        round(mapping.to_cortex_ms(marker.lsl_time), 3), marker.value, marker.label, marker.port
+        round(mapping.to_cortex_ms(marker.lsl_time), 3), marker.value, marker.label,
+        marker.port, marker.uid,
     )
 
 
 @dataclass
 class InjectorStats:
-    """Per-headset counts, kept across sessions."""
+    """Per-headset counts and the marker in doubt, kept across sessions."""
 
     injected: int = 0
-    rejected: int = 0
+    rejected: int = 0  # refused by Cortex (reasons in ``refusals``)
+    duplicates_avoided: int = 0  # in doubt, found recorded: not sent again
+    resent_unverified: int = 0  # in doubt, Cortex could not tell: sent again
+    refusals: dict[str, int] = field(default_factory=dict)  # Cortex's reason -> count
+    in_doubt: tuple[str, str] | None = None  # (marker uid, record id) whose answer was lost
 
 
 InjectFn = Callable[[InjectArgs], Awaitable[object]]
 OpenRecordFn = Callable[[], Awaitable[str]]
+RecordedFn = Callable[[str, str], Awaitable[bool | None]]  # (record id, uid): found?
 
 
 class SessionInjector:
@@ -116,8 +134,13 @@ class SessionInjector:
         record_retry_seconds: float = RECORD_RETRY_SECONDS,
         ready: Callable[[], bool] | None = None,
         ready_timeout: float = READY_TIMEOUT_SECONDS,
+        recorded: RecordedFn | None = None,
+        on_silent: Callable[[str], None] | None = None,
     ) -> None:
         self.headset_id = headset_id
+        self._recorded = recorded
+        self._on_silent = on_silent
+        self.record_id = ""
         self.reader = reader
         self.clock = clock
         self._inject = inject
@@ -147,6 +170,10 @@ class SessionInjector:
             marker = await self.reader.next()
             attempts += 1
             try:
+                if await self._already_recorded(marker):
+                    self.reader.advance()
+                    attempts = 0
+                    continue
                 await self._inject(inject_args(marker, self.clock.mapping))
             except CortexError as exc:
                 action = action_for(exc.code, attempts)
@@ -161,17 +188,43 @@ class SessionInjector:
                 if action is Action.RETRY:
                     await asyncio.sleep(self._retry)
                     continue
-                self._reject(marker, str(exc))
+                self._reject(marker, exc.cortex_message or str(exc))
                 attempts = 0
-            except TimeoutError:
+            except (TimeoutError, ConnectionLost) as exc:
+                # The answer was lost: Cortex may have recorded it. Ask before sending again.
+                self.stats.in_doubt = (marker.uid, self.record_id)
+                if isinstance(exc, ConnectionLost):
+                    raise  # run() says so; the next session's injector asks
                 if attempts >= MAX_ATTEMPTS:
-                    self._reject(marker, "no answer from Cortex")
-                    attempts = 0
-                # else the next turn of the loop asks again
+                    # A connection that answers nothing is half-open: reconnect (the
+                    # marker stays queued, in doubt) rather than refuse a good marker.
+                    if self._on_silent is not None:
+                        self._on_silent(f"Cortex did not answer injectMarker {attempts} times")
+                    return
             else:
                 self.reader.advance()
                 self.stats.injected += 1
+                self.stats.in_doubt = None
                 attempts = 0
+
+    async def _already_recorded(self, marker: Marker) -> bool:
+        """For the marker in doubt: was it recorded? Found: a duplicate avoided."""
+        doubt = self.stats.in_doubt
+        if doubt is None or doubt[0] != marker.uid:
+            return False
+        uid, record_id = doubt
+        found = await self._recorded(record_id, uid) if self._recorded is not None else None
+        self.stats.in_doubt = None
+        if found:
+            self.stats.duplicates_avoided += 1
+            log.info("headset %s: marker %r (label %r) was recorded although its answer was "
+                     "lost; not sent again", self.headset_id, marker.value, marker.label)
+            return True
+        if found is None:
+            self.stats.resent_unverified += 1
+            log.info("headset %s: marker %r's answer was lost and Cortex cannot say whether "
+                     "it was recorded; sending it again", self.headset_id, marker.value)
+        return False
 
     async def _wait_ready(self) -> None:
         """Give the session a moment to subscribe to EEG first: a marker injected before
@@ -185,6 +238,7 @@ class SessionInjector:
     def _reject(self, marker: Marker, reason: str) -> None:
         self.reader.advance()
         self.stats.rejected += 1
+        self.stats.refusals[reason] = self.stats.refusals.get(reason, 0) + 1
         log.error(
             "headset %s: Cortex refused marker %r (label %r, from %s, LSL time %.6f): %s; "
             "%d refused so far",
@@ -196,8 +250,9 @@ class SessionInjector:
         while not self.record_ready:
             try:
                 record_id = await self._open_record()
+                self.record_id = record_id
             except CortexError as exc:
-                if exc.code == RECORD_IN_PROGRESS:
+                if exc.code == RECORDING_STARTED:
                     log.info("headset %s: a record is already in progress; markers go there",
                              self.headset_id)
                     self.record_ready = True

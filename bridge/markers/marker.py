@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MarkerValue = int | str
 
@@ -18,13 +18,17 @@ class Marker:
     label argument, or the number written out). ``lsl_time`` is the moment of the event
     on this machine's LSL clock (``pylsl.local_clock()``), already corrected for the
     sender's clock; ``origin`` says where it came from (``lsl:<stream name>`` or
-    ``osc:<host>:<port>``) for the log and for Cortex's ``port`` field.
+    ``osc:<host>:<port>``) for the log and for Cortex's ``port`` field. ``uid`` is given
+    by the queue: unique across runs, it survives retries and reconnects, and travels in
+    ``injectMarker``'s ``extras`` so that the bridge can ask Cortex whether a marker whose
+    answer was lost was recorded before it sends it again.
     """
 
     value: MarkerValue
     label: str
     lsl_time: float
     origin: str
+    uid: str = field(default="", compare=False)  # the queue's identity (see above)
 
     @property
     def port(self) -> str:

@@ -19,7 +19,9 @@ Everything runs on the daemon's event loop; other threads hand markers in with
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import uuid
 from collections import deque
 
 from bridge.markers.marker import Marker
@@ -46,6 +48,7 @@ class MarkerQueue:
         self._readers: dict[str, QueueReader] = {}
         self.accepted = 0
         self.dropped = 0
+        self.run_id = uuid.uuid4().hex[:12]  # markers of this run: unique across restarts
 
     def __len__(self) -> int:
         return len(self._log)
@@ -56,7 +59,10 @@ class MarkerQueue:
         return self._base + len(self._log)
 
     def put(self, marker: Marker) -> None:
-        """Append a marker; on overflow drop the oldest (logged, counted)."""
+        """Append a marker, giving it its identity; on overflow drop the oldest (logged,
+        counted)."""
+        if not marker.uid:
+            marker = dataclasses.replace(marker, uid=f"{self.run_id}-{self.end}")
         self._log.append(marker)
         self.accepted += 1
         while len(self._log) > self.limit:

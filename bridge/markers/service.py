@@ -26,7 +26,7 @@ from bridge.markers.echo import (
     MarkerEcho,
     OscGetter,
 )
-from bridge.markers.injector import InjectArgs, InjectorStats, SessionInjector
+from bridge.markers.injector import EXTRAS_KEY, InjectArgs, InjectorStats, SessionInjector
 from bridge.markers.lsl_input import LslMarkerInput
 from bridge.markers.marker import Marker
 from bridge.markers.osc_input import OscMarkerInput
@@ -121,6 +121,7 @@ class MarkerService:
         clock: HeadsetClock,
         with_token: TokenRunner,
         ready: Callable[[], bool] | None = None,
+        on_silent: Callable[[str], None] | None = None,
     ) -> asyncio.Task[None] | None:
         """Open a record and inject this headset's queued markers into the session.
 
@@ -136,7 +137,22 @@ class MarkerService:
             return await with_token(
                 api,
                 lambda: api.inject_marker(session_id, args.time_ms, args.value, args.label,
-                                          args.port),
+                                          args.port, extras=args.extras or None),
+            )
+
+        async def recorded(record_id: str, uid: str) -> bool | None:
+            """Is the marker ``uid`` in record ``record_id``? None: Cortex cannot say."""
+            if not record_id or record_id == "?":
+                return None
+            try:
+                infos = await with_token(api, lambda: api.get_record_infos([record_id]))
+            except CortexError as exc:
+                log.info("headset %s: cannot look the record up (%s)", headset_id, exc)
+                return None
+            return any(
+                isinstance(m, dict) and isinstance(m.get("extras"), dict)
+                and m["extras"].get(EXTRAS_KEY) == uid
+                for info in infos for m in (info.get("markers") or ())
             )
 
         async def open_record() -> str:
@@ -149,7 +165,7 @@ class MarkerService:
 
         injector = SessionInjector(
             headset_id, self.queue.reader(headset_id), clock, inject, open_record, stats,
-            ready=ready,
+            ready=ready, recorded=recorded, on_silent=on_silent,
         )
         task = asyncio.create_task(injector.run(), name=f"markers-{headset_id}")
         self._tasks[session_id] = task
@@ -202,21 +218,31 @@ class MarkerService:
     # ---- status --------------------------------------------------------------------
 
     def summary(self) -> str:
-        injected = sum(s.injected for s in self.injector_stats.values())
-        rejected = sum(s.rejected for s in self.injector_stats.values())
-        waiting = max((r.pending for r in self.queue.readers), default=len(self.queue))
-        return (
-            f"{self.queue.accepted} received, {injected} injected, {rejected} refused by "
-            f"Cortex, {self.queue.dropped} dropped (queue full), {waiting} waiting, "
-            f"{self.echo_stats.echoed} echoed"
+        c = self.counts()
+        text = (
+            f"{c['received']} received, {c['injected']} injected, {c['duplicates_avoided']} "
+            f"duplicates avoided, {c['rejected']} refused by Cortex, {c['dropped']} dropped "
+            f"(queue full), {c['waiting']} waiting, {c['echoed']} echoed"
         )
+        refusals: dict[str, int] = {}
+        for stats in self.injector_stats.values():
+            for reason, count in stats.refusals.items():
+                refusals[reason] = refusals.get(reason, 0) + count
+        if refusals:
+            text += "; refused: " + ", ".join(f"{n} x {r}" for r, n in refusals.items())
+        return text
 
     def counts(self) -> dict[str, Any]:
-        """The figures behind :meth:`summary` (tests, status)."""
+        """The figures behind :meth:`summary` (tests, status). Per headset they add up:
+        received = injected + duplicates avoided + refused + dropped + waiting."""
+        stats = self.injector_stats.values()
         return {
             "received": self.queue.accepted,
-            "injected": sum(s.injected for s in self.injector_stats.values()),
-            "rejected": sum(s.rejected for s in self.injector_stats.values()),
+            "injected": sum(s.injected for s in stats),
+            "duplicates_avoided": sum(s.duplicates_avoided for s in stats),
+            "resent_unverified": sum(s.resent_unverified for s in stats),
+            "rejected": sum(s.rejected for s in stats),
             "dropped": self.queue.dropped,
+            "waiting": max((r.pending for r in self.queue.readers), default=len(self.queue)),
             "echoed": self.echo_stats.echoed,
         }

@@ -251,6 +251,12 @@ def send_warning(
     return {"code": code, "message": message}
 
 
+def lose_answers(svc: CortexService, method: str, count: int) -> dict[str, Any]:
+    """The next ``count`` requests of ``method`` take effect but are never answered."""
+    svc.lose_answers[method] = svc.lose_answers.get(method, 0) + max(count, 0)
+    return {"method": method, "count": svc.lose_answers[method]}
+
+
 def set_login(svc: CortexService, logged_in: bool) -> dict[str, Any]:
     """The user logs in (warning 2) or out (warning 3) in EMOTIV Launcher."""
     svc.cfg.user_logged_in = logged_in
@@ -344,6 +350,10 @@ FAULTS: Mapping[str, FaultKind] = {
             jsonrpc.s("profile", False),
         ),
         lambda svc, p, req: send_warning(svc, int(p["code"]), p.get("message"), p),
+    ),
+    "lose_answers": FaultKind(
+        (jsonrpc.s("method"), jsonrpc.integer("count", False)),
+        lambda svc, p, req: lose_answers(svc, str(p["method"]), _int(p, "count", 1)),
     ),
     "login": FaultKind((jsonrpc.boolean("on"),), lambda svc, p, req: set_login(svc, bool(p["on"]))),
     "accept_eula": FaultKind((), lambda svc, p, req: accept_eula(svc)),

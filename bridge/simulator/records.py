@@ -353,7 +353,12 @@ def get_record_infos(svc: CortexService, call: Call) -> Any:
         entry = _entry(svc, rid)
         if entry is None or not _visible(entry, call.claims.app_id, None):
             raise _not_found(rid)
-        out.append({**entry["obj"], "markers": list(entry["markers"])})
+        live = next((x.record for x in svc.live_sessions()
+                     if x.record is not None and x.record.obj["uuid"] == rid), None)
+        # A record still in progress has its markers so far (Cortex writes the stored
+        # record's markers when it stops).
+        markers = list(live.markers.values()) if live is not None else list(entry["markers"])
+        out.append({**entry["obj"], "markers": markers})
     return out
 
 

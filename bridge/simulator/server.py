@@ -192,6 +192,9 @@ class Simulator:
     def stall(self, seconds: float) -> None:
         self.fault("stall", seconds=seconds)
 
+    def lose_answers(self, method: str, count: int = 1) -> None:
+        self.fault("lose_answers", method=method, count=count)
+
     def refuse_connections(self, seconds: float) -> None:
         self.fault("refuse_connections", seconds=seconds)
 

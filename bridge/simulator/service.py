@@ -119,6 +119,8 @@ class CortexService:
         self.eula_accepted = config.eula_accepted
         self.strict_params = True  # undocumented parameters answer -32602
         self.unknown_methods: dict[str, int] = {}  # truth: what clients asked for in vain
+        self.lose_answers: dict[str, int] = {}  # method -> answers still to lose (fault)
+        self.answers_lost: dict[str, int] = {}  # truth: answers lost so far, per method
         self.store = UserStore(config.state_dir, config.username)
         self.loaded: dict[str, LoadedProfile] = {}  # headset id -> its loaded profile
         self.trainings_started = 0
@@ -342,6 +344,12 @@ class CortexService:
                 answer = jsonrpc.error_response(request.id, self.localize(err))
         if not request.has_id:
             return  # a JSON-RPC notification: executed, not answered [U]
+        if self.lose_answers.get(method, 0) > 0:
+            # The ``lose_answers`` fault: the request took effect, its answer never comes
+            # (a half-open connection, a lost TCP segment the client gave up on).
+            self.lose_answers[method] -= 1
+            self.answers_lost[method] = self.answers_lost.get(method, 0) + 1
+            return
         delay = self.response_delays.get(method, 0.0)
         if delay > 0:
             self.at(mono + delay, lambda: self.send(conn_id, answer))
@@ -489,6 +497,7 @@ class CortexService:
             ],
             "quirks": sorted(self.quirks),
             "unknownMethods": dict(self.unknown_methods),
+            "answersLost": dict(self.answers_lost),
             "loadedProfiles": {
                 hid: {"name": lp.name, "appId": lp.app_id, "guest": lp.guest}
                 for hid, lp in self.loaded.items()

@@ -17,10 +17,11 @@ from bridge.errors import ConfigError
 from bridge.markers.decode import Layout, StreamShape, decode, layout_of
 from bridge.markers.echo import int32_value
 from bridge.markers.injector import (
-    NO_RECORD,
-    RECORD_IN_PROGRESS,
+    RECORDING_STARTED,
+    RECORDING_STOPPED,
     Action,
     InjectArgs,
+    InjectorStats,
     SessionInjector,
     action_for,
     inject_args,
@@ -205,7 +206,7 @@ def test_reader_next_waits_for_a_marker() -> None:
 
 def test_error_table() -> None:
     assert action_for(ErrorCode.MARKER_TOO_OLD, 1) is Action.REJECT
-    assert action_for(NO_RECORD, 1) is Action.WAIT_RECORD
+    assert action_for(RECORDING_STOPPED, 1) is Action.WAIT_RECORD
     assert action_for(ErrorCode.SESSION_NOT_FOUND, 1) is Action.END
     assert action_for(-32603, 1) is Action.RETRY
     assert action_for(-32603, 3) is Action.REJECT
@@ -283,11 +284,123 @@ def test_injector_keeps_the_marker_when_the_connection_drops() -> None:
     cortex = FakeCortex([None, ConnectionLost("gone")], [])
     injector = _run_injector(q, cortex, lambda: False)
     assert [a.value for a in cortex.injected] == ["a"]
-    assert injector.reader.peek() == m("b"), "the marker in flight must stay queued"
+    in_flight = injector.reader.peek()
+    assert in_flight is not None and in_flight.value == "b", "the marker in flight must stay"
     # The next session's injector sends it.
     cortex2 = FakeCortex([], [])
     _run_injector(q, cortex2, lambda: len(cortex2.injected) == 1)
     assert [a.value for a in cortex2.injected] == ["b"]
+
+
+class LossyCortex(FakeCortex):
+    """Records every marker it is sent, but loses the answer to those listed in
+    ``lose`` (by value): the bridge sees a timeout or a lost connection although the
+    marker is in the record. ``recorded`` answers from what was recorded."""
+
+    def __init__(self, lose: dict[object, BaseException], can_tell: bool = True) -> None:
+        super().__init__([], [])
+        self.lose = lose
+        self.can_tell = can_tell
+        self.record: dict[str, list[str]] = {}
+        self.lookups = 0
+
+    async def inject(self, args: InjectArgs) -> object:
+        self.injected.append(args)
+        self.record.setdefault(f"record-{self.records}", []).append(args.uid)
+        failure = self.lose.pop(args.value, None)
+        if failure is not None:
+            raise failure
+        return {}
+
+    async def recorded(self, record_id: str, uid: str) -> bool | None:
+        self.lookups += 1
+        return uid in self.record.get(record_id, []) if self.can_tell else None
+
+
+def _run_lossy(q: MarkerQueue, cortex: LossyCortex, until: Callable[[], bool],
+               stats: InjectorStats | None = None) -> SessionInjector:
+    async def scenario() -> SessionInjector:
+        clock = HeadsetClock(mapping_from_epoch(1000.0))
+        injector = SessionInjector(
+            "H", q.reader("H"), clock, cortex.inject, cortex.open_record, stats,
+            retry_seconds=0.0, record_retry_seconds=0.0, recorded=cortex.recorded,
+        )
+        task = asyncio.create_task(injector.run())
+        for _ in range(500):
+            if until() or task.done():
+                break
+            await asyncio.sleep(0.001)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return injector
+
+    return asyncio.run(scenario())
+
+
+def test_a_marker_whose_answer_was_lost_is_looked_up_not_sent_again() -> None:
+    q = MarkerQueue()
+    for value in ("a", "b", "c"):
+        q.put(m(value))
+    cortex = LossyCortex({"b": TimeoutError()})
+    injector = _run_lossy(q, cortex, lambda: q.reader("H").pending == 0)
+    assert [a.value for a in cortex.injected] == ["a", "b", "c"]  # b sent exactly once
+    assert cortex.lookups == 1
+    stats = injector.stats
+    assert (stats.injected, stats.duplicates_avoided, stats.rejected) == (2, 1, 0)
+    assert all(a.extras["cortexBridgeId"] for a in cortex.injected)
+    assert len({a.uid for a in cortex.injected}) == 3
+
+
+def test_the_doubt_outlives_the_session_and_the_next_one_asks() -> None:
+    q = MarkerQueue()
+    q.put(m("a"))
+    q.put(m("b"))
+    stats = InjectorStats()
+    cortex = LossyCortex({"a": ConnectionLost("gone")})
+    _run_lossy(q, cortex, lambda: False, stats)
+    assert stats.in_doubt is not None and stats.in_doubt[1] == "record-1"
+    # The next session (a new record) finds "a" in the old record and sends only "b".
+    cortex.lose.clear()
+    _run_lossy(q, cortex, lambda: q.reader("H").pending == 0, stats)
+    assert [a.value for a in cortex.injected] == ["a", "b"]
+    assert (stats.injected, stats.duplicates_avoided) == (1, 1) and stats.in_doubt is None
+
+
+def test_a_marker_cortex_cannot_account_for_is_sent_again_and_counted() -> None:
+    q = MarkerQueue()
+    q.put(m("a"))
+    cortex = LossyCortex({"a": TimeoutError()}, can_tell=False)
+    injector = _run_lossy(q, cortex, lambda: q.reader("H").pending == 0)
+    assert [a.value for a in cortex.injected] == ["a", "a"]
+    assert injector.stats.resent_unverified == 1 and injector.stats.injected == 1
+
+
+def test_a_silent_cortex_is_reported_and_the_marker_kept() -> None:
+    q = MarkerQueue()
+    q.put(m("a"))
+    silent: list[str] = []
+
+    class Silent(LossyCortex):
+        async def inject(self, args: InjectArgs) -> object:
+            raise TimeoutError
+
+        async def recorded(self, record_id: str, uid: str) -> bool | None:
+            return False
+
+    cortex = Silent({})
+
+    async def scenario() -> SessionInjector:
+        injector = SessionInjector(
+            "H", q.reader("H"), HeadsetClock(mapping_from_epoch(0.0)), cortex.inject,
+            cortex.open_record, retry_seconds=0.0, record_retry_seconds=0.0,
+            recorded=cortex.recorded, on_silent=silent.append,
+        )
+        await asyncio.wait_for(injector.run(), 2.0)
+        return injector
+
+    injector = asyncio.run(scenario())
+    assert silent and "did not answer injectMarker" in silent[0]
+    assert injector.stats.rejected == 0 and q.reader("H").pending == 1
 
 
 def test_injector_waits_for_a_record_and_reopens_it() -> None:
@@ -295,7 +408,7 @@ def test_injector_waits_for_a_record_and_reopens_it() -> None:
     q.put(m("a"))
     q.put(m("b"))
     not_active = CortexError("createRecord", ErrorCode.SESSION_NOT_ACTIVATED, "not activated")
-    no_record = CortexError("injectMarker", NO_RECORD, "no record")
+    no_record = CortexError("injectMarker", RECORDING_STOPPED, "no record")
     cortex = FakeCortex([None, no_record, None], [not_active, None, None])
     injector = _run_injector(q, cortex, lambda: len(cortex.injected) == 2)
     assert [a.value for a in cortex.injected] == ["a", "b"]
@@ -306,7 +419,7 @@ def test_injector_waits_for_a_record_and_reopens_it() -> None:
 def test_injector_accepts_a_record_in_progress() -> None:
     q = MarkerQueue()
     q.put(m("a"))
-    in_progress = CortexError("createRecord", RECORD_IN_PROGRESS, "in progress")
+    in_progress = CortexError("createRecord", RECORDING_STARTED, "in progress")
     cortex = FakeCortex([], [in_progress])
     _run_injector(q, cortex, lambda: len(cortex.injected) == 1)
     assert [a.value for a in cortex.injected] == ["a"]
