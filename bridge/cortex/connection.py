@@ -39,6 +39,9 @@ DataHandler = Callable[[dict[str, Any]], None]
 WarningHandler = Callable[[CortexWarning], None]
 MalformedHandler = Callable[[str], None]
 
+# How long a close waits for the peer's close frame: a frozen Cortex never sends one, and a
+# stop must end within the service's stop timeout (issue 16: 2 s whatever Cortex does).
+CLOSE_HANDSHAKE_SECONDS = 0.3
 # Real frames are a few hundred bytes; a large bound still stops a runaway peer.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
@@ -96,7 +99,7 @@ class CortexConnection:
             compression=None,
             ping_interval=10.0,
             ping_timeout=10.0,
-            close_timeout=2.0,
+            close_timeout=CLOSE_HANDSHAKE_SECONDS,
         )
         self._reader = asyncio.create_task(self._read(self._ws), name="cortex-reader")
 

@@ -60,6 +60,7 @@ SCAN_INTERVAL_SECONDS = 20.0
 LOCAL_RECONNECT_CAP = 1.0  # retry a Cortex on this machine at least every second
 CONNECTED_AFTER_SECONDS = 10.0  # a connection that lasted this long resets the backoff
 CLOSE_TIMEOUT = 2.0  # closing our sessions before a reconnect
+STOP_CLOSE_SECONDS = 0.5  # closing records and sessions on a stop, all of them together
 HEADSET_RETRY_CAP = 300.0  # a headset whose session keeps failing: tried at least this often
 
 
@@ -291,7 +292,12 @@ class CortexSource:
             if closed in done and not self.stopping:
                 raise ConnectionLost("the connection closed")
             if self.stopping:
-                await self._close_sessions(api)
+                # Closing is a courtesy with a deadline: a frozen Cortex must not hold a
+                # stop past the unit's stop timeout (records and sessions close with the
+                # socket anyway).
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(STOP_CLOSE_SECONDS):
+                        await self._close_sessions(api)
         finally:
             await cancel_and_wait(headsets, *self._tasks.values())
             self._tasks.clear()

@@ -131,3 +131,66 @@ def test_ctrl_c_stops_as_sigterm_does_and_exits_130(tmp_path: Path, unique_id: s
     assert returncode == 130, stderr
     assert "Traceback" not in stderr
     assert sessions[0]["closedBy"] == "client"
+
+
+def test_sigterm_with_a_frozen_cortex_exits_0_within_2_s(tmp_path: Path, unique_id: str) -> None:
+    """Cortex frozen (its process stopped: no answers, no pongs, no close frames) while
+    the bridge streams with a record open for markers: SIGTERM still ends the bridge
+    cleanly within 2 s (the unit's stop timeout is 10 s)."""
+    import os
+    import socket
+
+    import pylsl
+
+    headset = f"EPOCX-{unique_id[:8].upper()}"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ca = tmp_path / "ca.pem"
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "simulate", "--port", str(port), "--ca-out", str(ca),
+         "--tls-dir", str(tmp_path / "tls"), "--headset", f"epocx:id={headset},status=connected",
+         "--log-level", "WARNING"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    config = tmp_path / "bridge.toml"
+    config.write_text(
+        "[cortex]\n"
+        f'url = "wss://127.0.0.1:{port}"\n'
+        'client_id = "cortex-bridge-demo"\n'
+        'client_secret = "cortex-bridge-demo-secret"\n'
+        f'ca_file = "{ca}"\n'
+        'streams = ["eeg", "mot"]\n'
+        "[markers]\nenabled = true\nosc_input = false\n"
+        f"lsl_predicate = \"name='none-{unique_id}'\"\n"
+    )
+    config.chmod(0o600)
+    bridge: subprocess.Popen[str] | None = None
+    try:
+        deadline = time.monotonic() + 15
+        while not ca.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        bridge = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "run", "--config", str(config)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        found = pylsl.resolve_byprop("source_id", f"cortex-bridge:{headset}:eeg", 1, 20.0)
+        assert found, "the bridge never published its EEG outlet"
+        time.sleep(1.0)  # streaming, the record open
+        os.kill(sim.pid, signal.SIGSTOP)
+        time.sleep(0.3)
+        sent = time.monotonic()
+        bridge.send_signal(signal.SIGTERM)
+        _, stderr = bridge.communicate(timeout=15)
+        took = time.monotonic() - sent
+    finally:
+        if bridge is not None and bridge.poll() is None:
+            bridge.kill()
+            bridge.communicate()
+        os.kill(sim.pid, signal.SIGCONT)
+        sim.terminate()
+        sim.communicate(timeout=10)
+    print(f"SIGTERM to exit with a frozen Cortex: {took:.2f} s")
+    assert bridge.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert took < 2.0

@@ -80,6 +80,7 @@ STATUS_MEANING: Final[Mapping[int, str]] = {
     503: "no free worker (server overloaded)",
 }
 CLOCK_REFRESH_S: Final = 5.0
+STOP_SECONDS: Final = 1.0  # stopping the Emogg session on shutdown: at most this long
 STABLE_CONNECTION_S: Final = 30.0  # a connection that lived this long resets the backoff
 TOKEN_REFUSED: Final = (
     "Emogg refused the API token ({status} {message}); check emogg.token, "
@@ -236,7 +237,7 @@ class EmoggSource:
 
     async def _stop_session(self, rest: EmoggRest, session_id: str) -> None:
         try:
-            async with asyncio.timeout(self.settings.request_timeout + 1.0):
+            async with asyncio.timeout(min(self.settings.request_timeout, STOP_SECONDS)):
                 session = await rest.stop_session(session_id)
             log.info("Emogg session %s stopped (%s)", session_id, session.get("state", "?"))
         except EmoggHttpError as exc:
@@ -283,7 +284,7 @@ class EmoggSource:
     async def _connection(self, session_id: str, stop: asyncio.Event) -> None:
         s = self.settings
         async with connect(
-            s.ws_url, open_timeout=s.request_timeout, close_timeout=2.0, max_size=2**20,
+            s.ws_url, open_timeout=s.request_timeout, close_timeout=0.5, max_size=2**20,
             compression=None, logger=_ws_log,
         ) as ws:
             self.connections += 1
