@@ -120,6 +120,13 @@ def epoch_minus_lsl(wall: Clock = time.time, lsl_clock: Clock = pylsl.local_cloc
     return read_pair(wall, lsl_clock).difference
 
 
+def lsl_from_epoch(epoch: float, wall: Clock = time.time,
+                   lsl_clock: Clock = pylsl.local_clock) -> float:
+    """An instant this machine's kernel stamped in epoch seconds (a datagram's receive
+    time), on the LSL clock: both clocks ran on since, so today's offset maps it."""
+    return epoch - epoch_minus_lsl(wall, lsl_clock)
+
+
 def mapping_from_adjustment(adjustment: float, mono_to_lsl: float) -> ClockMapping:
     """The mapping given a ``syncWithHeadsetClock`` adjustment.
 

@@ -6,6 +6,12 @@ to an integer); the optional second argument, a string, is the marker's label. T
 marker's time is its arrival on this machine's LSL clock (``pylsl.local_clock()``): OSC
 senders have no shared clock with us, and bundle time tags are ignored for that reason.
 
+Arrival is the kernel's receive time of the datagram (``SO_TIMESTAMPNS``), read by a
+thread of its own and converted to the LSL clock in :mod:`bridge.clock`: a stalled event
+loop, or the whole process stopped for a moment, does not move a marker (issue 16: a 5 s
+stall had moved markers by up to 4.8 s when they were stamped on reading). Where the
+kernel gives no time stamp, the thread stamps on reading.
+
 Datagrams are parsed with python-osc's packet parser (bundles included). A datagram
 that does not parse is counted and logged the first time; messages to other addresses
 are counted and ignored. The socket binds to 127.0.0.1 unless configured otherwise.
@@ -14,7 +20,11 @@ are counted and ignored. The socket binds to 127.0.0.1 unless configured otherwi
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import socket
+import struct
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +32,18 @@ from typing import Any
 import pylsl
 from pythonosc.osc_packet import OscPacket, ParseError
 
+from bridge.clock import lsl_from_epoch
 from bridge.markers.marker import Marker, make_marker
 
 log = logging.getLogger(__name__)
 
 MARKER_ADDRESS = "/marker"
 DEFAULT_HOST = "127.0.0.1"
+# Linux's SO_TIMESTAMPNS (and its control message type); Python does not name it.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+TIMESPEC = struct.Struct("@qq")  # struct timespec on 64-bit Linux: seconds, nanoseconds
+MAX_DATAGRAM = 65_536
+READ_TIMEOUT = 0.2  # the reader thread looks at its stop flag this often
 
 
 @dataclass
@@ -60,7 +76,10 @@ class OscMarkerProtocol(asyncio.DatagramProtocol):
         self.stats = OscInputStats()
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        arrived = self._clock()  # first: the time of arrival, before any parsing
+        self.handle(data, addr, self._clock())  # the time of arrival, before any parsing
+
+    def handle(self, data: bytes, addr: tuple[str | Any, int], arrived: float) -> None:
+        """One datagram that arrived at LSL time ``arrived``."""
         self.stats.datagrams += 1
         try:
             packet = OscPacket(data)
@@ -86,9 +105,19 @@ class OscMarkerProtocol(asyncio.DatagramProtocol):
             self._deliver(marker)
 
 
+def kernel_arrival(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The LSL time of a datagram's ``SCM_TIMESTAMPNS`` control message, if any."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= TIMESPEC.size:
+            seconds, nanoseconds = TIMESPEC.unpack_from(data)
+            return lsl_from_epoch(seconds + nanoseconds * 1e-9)
+    return None
+
+
 class OscMarkerInput:
-    """The UDP endpoint; ``await start()``, ``close()``. ``port`` is the bound port
-    (useful with port 0)."""
+    """The UDP endpoint, read by a thread that stamps each datagram with the kernel's
+    receive time; ``await start()``, ``close()``. ``port`` is the bound port (useful
+    with port 0)."""
 
     def __init__(
         self, deliver: Callable[[Marker], None], host: str = DEFAULT_HOST, port: int = 0
@@ -96,8 +125,11 @@ class OscMarkerInput:
         self.host = host
         self.requested_port = port
         self.protocol = OscMarkerProtocol(deliver)
-        self._transport: asyncio.DatagramTransport | None = None
         self.port = 0
+        self.kernel_stamps = False
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def stats(self) -> OscInputStats:
@@ -105,14 +137,56 @@ class OscMarkerInput:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: self.protocol, local_addr=(self.host, self.requested_port)
+        family = socket.AF_INET6 if _is_ipv6(self.host) else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+                self.kernel_stamps = True
+            except OSError:
+                self.kernel_stamps = False
+            sock.bind((self.host, self.requested_port))
+        except OSError:
+            sock.close()
+            raise
+        sock.settimeout(READ_TIMEOUT)
+        self._sock = sock
+        self.port = int(sock.getsockname()[1])
+        self._thread = threading.Thread(
+            target=self._read, args=(sock, loop), name="osc-marker-input", daemon=True
         )
-        self._transport = transport
-        self.port = int(transport.get_extra_info("sockname")[1])
+        self._thread.start()
         log.info("listening for OSC %s on udp://%s:%d", MARKER_ADDRESS, self.host, self.port)
 
+    def _read(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        space = socket.CMSG_SPACE(TIMESPEC.size)
+        while not self._stopping.is_set():
+            try:
+                data, ancillary, _flags, addr = sock.recvmsg(MAX_DATAGRAM, space)
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed
+            arrived = kernel_arrival(ancillary)
+            if arrived is None:
+                arrived = pylsl.local_clock()
+            try:
+                loop.call_soon_threadsafe(self.protocol.handle, data, addr, arrived)
+            except RuntimeError:
+                return  # the loop is closed: we are shutting down
+
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(READ_TIMEOUT * 3)
+            self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False

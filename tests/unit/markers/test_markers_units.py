@@ -455,3 +455,39 @@ def test_marker_config_errors(key: str, value: str, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(None, {f"CORTEX_BRIDGE_MARKERS__{key}": value})
     assert err.value.problems[0].startswith(expected)
+
+
+def test_osc_markers_keep_their_arrival_time_through_a_stalled_event_loop() -> None:
+    """The event loop blocks for 0.6 s while three /marker datagrams arrive: each marker
+    keeps the moment it arrived (the kernel's receive time), not the moment it was read."""
+    import socket
+    import time as _time
+
+    from bridge.markers.osc_input import OscMarkerInput
+
+    got: list[Marker] = []
+    sent: list[float] = []
+
+    async def scenario() -> bool:
+        osc = OscMarkerInput(got.append, "127.0.0.1", 0)
+        await osc.start()
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
+                for i in range(3):
+                    sent.append(pylsl.local_clock())
+                    out.sendto(_osc("/marker", i), ("127.0.0.1", osc.port))
+                    _time.sleep(0.2)  # blocks the loop: nothing is read meanwhile
+            for _ in range(100):
+                if len(got) == 3:
+                    break
+                await asyncio.sleep(0.01)
+            return osc.kernel_stamps
+        finally:
+            osc.close()
+
+    kernel = asyncio.run(scenario())
+    assert kernel, "SO_TIMESTAMPNS is available on Linux"
+    assert [marker.value for marker in got] == [0, 1, 2]
+    errors = [marker.lsl_time - t for marker, t in zip(got, sent, strict=True)]
+    print("arrival minus send (ms):", [f"{e * 1000:.3f}" for e in errors])
+    assert all(-0.002 < e < 0.005 for e in errors), errors  # read 0.2-0.6 s later
