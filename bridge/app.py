@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from bridge.config import Settings, may_match_several, resolve_client_secret
 from bridge.cortex.source import CortexSource
 from bridge.errors import BridgeError, ExitCode
+from bridge.instance import claim_config
 from bridge.markers import MarkerService
 from bridge.outputs.lsl import OutletNaming, OutletRegistry
 from bridge.outputs.osc import STATUS_INTERVAL_SECONDS as OSC_STATUS_SECONDS
@@ -105,6 +106,13 @@ class App:
         self.cortex.reload(settings, client_secret)
 
     async def run(self) -> int:
+        config_lock = claim_config(self.settings)  # a second bridge of this config: refused
+        try:
+            return await self._run()
+        finally:
+            config_lock.release()
+
+    async def _run(self) -> int:
         reporter = asyncio.create_task(self._report_status(), name="status")
         notifier = asyncio.create_task(self._notify_systemd(), name="sd_notify")
         osc_status = self._start_osc()

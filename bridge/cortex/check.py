@@ -68,6 +68,11 @@ async def check(settings: Settings, out: TextIO | None = None) -> int:
             if listed.get("status") != CONNECTED:
                 problems.append(f"headset {hid} is {listed.get('status')}, not connected")
                 continue
+            holder = source.claim_headset(hid)
+            if holder is not None:  # a running bridge streams it: do not disturb it
+                print(f"headset {hid}: bridged by another cortex-bridge on this host "
+                      f"({holder}); not opened", file=out)
+                continue
             headset = HeadsetInfo.from_headset_object(listed)
             session = HeadsetSession(source, api, hid)
             sid, _activated = await session.open_session()
@@ -93,6 +98,7 @@ async def check(settings: Settings, out: TextIO | None = None) -> int:
         problems.append(describe(exc))
     finally:
         await conn.close()
+        source.release_headsets()
     for problem in problems:
         print(f"problem: {problem}", file=out)
     return int(ExitCode.FAILURE if problems else ExitCode.OK)

@@ -140,6 +140,8 @@ class SessionHost(Protocol):
 
     def streaming_started(self, headset_id: str) -> None: ...
 
+    def claim_headset(self, headset_id: str) -> str | None: ...
+
     @property
     def repeats(self) -> Repeats: ...
 
@@ -171,6 +173,10 @@ class HeadsetSession:
         sid: str | None = None
         try:
             try:
+                holder = host.claim_headset(hid)
+                if holder is not None:
+                    raise SessionEnded(f"another cortex-bridge on this host bridges it "
+                                       f"({holder})", at_once=False)
                 await self._ensure_connected()
                 self.machine.handle(HeadsetEvent.CONNECTED)
                 listed = host.listed_objects.get(hid, {"id": hid})

@@ -45,6 +45,7 @@ from bridge.cortex.session import (
     SessionEnded,
 )
 from bridge.errors import Reconnect
+from bridge.instance import Lock
 from bridge.outputs.lsl import OutletRegistry
 from bridge.pipeline import Sink
 from bridge.repeats import Repeats
@@ -126,6 +127,7 @@ class CortexSource:
         self.connect_failures: dict[str, str] = {}  # headset id -> why Cortex gave up
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._restart_backoff: dict[str, Backoff] = {}
+        self._headset_locks: dict[str, Lock] = {}
         self._stop = asyncio.Event()
         self._reconnect = asyncio.Event()
         self._reconnect_reason = ""
@@ -161,6 +163,20 @@ class CortexSource:
 
     def _show(self, old: ConnectionState, new: ConnectionState, event: ConnectionEvent) -> None:
         self.board.cortex_state = new.value
+
+    def claim_headset(self, hid: str) -> str | None:
+        """Hold the headset's host-wide lock while this source runs; None when held by us,
+        else who holds it (another bridge on this host streams that headset)."""
+        lock = self._headset_locks.get(hid)
+        if lock is not None and lock.held:
+            return None
+        lock = self._headset_locks[hid] = Lock(f"headset-{hid}")
+        return lock.acquire()
+
+    def release_headsets(self) -> None:
+        for lock in self._headset_locks.values():
+            lock.release()
+        self._headset_locks.clear()
 
     def _user_acted(self) -> None:
         """Warning 2 or 17 (logged in, agreement accepted): a patient wait ends now."""
@@ -211,6 +227,7 @@ class CortexSource:
             if self.machine.allows(ConnectionEvent.STOP):
                 self.machine.handle(ConnectionEvent.STOP)
             self.machine.handle(ConnectionEvent.CLOSED)
+            self.release_headsets()
 
     def _set_backoff_cap(self) -> float:
         """Read the cap afresh before each attempt (a reload may change the URL)."""
