@@ -15,7 +15,11 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
+import pylsl
+
+from bridge import __version__
 from bridge.config import Settings, may_match_several, resolve_client_secret
 from bridge.cortex.source import CortexSource
 from bridge.errors import BridgeError, ExitCode
@@ -26,7 +30,10 @@ from bridge.outputs.osc import OscOutput
 from bridge.pipeline import Sink
 from bridge.sdnotify import Notifier
 from bridge.sources import Source, run_sources
-from bridge.status import StatusBoard, TerminalView
+from bridge.status import EventHub, EventName, StatusBoard, TerminalView
+from bridge.status.lsl import bridge_name
+from bridge.status.service import StatusService, settings_digest
+from bridge.status.tap import CombinedSinks, StatusTap
 from bridge.streams import HeadsetInfo, StreamPlan
 
 log = logging.getLogger(__name__)
@@ -52,17 +59,21 @@ class App:
         self._secret = client_secret
         self._terminal = terminal
         self.notifier = notifier or Notifier({})
-        self.board = StatusBoard()
+        self.board = StatusBoard(EventHub(pylsl.local_clock))  # events on the LSL clock
+        self.tap = StatusTap()  # battery, contact quality and EEG traces for the page
         self.registry = OutletRegistry(OutletNaming(settings.lsl.name_template))
         self.osc: OscOutput | None = osc
         if osc is None and settings.osc.enabled:
             several = may_match_several(settings.cortex.headsets)
             self.osc = OscOutput(settings.osc, multi_headset=several, board=self.board)
         self.markers = MarkerService(settings.markers, self.registry)
+        self.markers.queue.events = self.board.events
         self.cortex = CortexSource(
             settings, client_secret, board=self.board, registry=self.registry,
-            markers=self.markers, sinks=self.osc,
+            markers=self.markers, sinks=CombinedSinks(self.osc, self.tap),
         )
+        self.status = StatusService(settings, self.board, self.tap, self.marker_counts,
+                                    bridge_name(settings.status.name))
         self.sources: list[Source] = [self.cortex]
         if sources is not None:
             self.sources.extend(sources)
@@ -103,7 +114,17 @@ class App:
         self._secret = client_secret
         self.cortex.reload(settings, client_secret)
 
+    def marker_counts(self) -> dict[str, Any]:
+        """The markers' figures for the status page, per headset as well."""
+        counts: dict[str, Any] = dict(self.markers.counts())
+        counts["per_headset"] = {hid: {"injected": s.injected, "refused": s.rejected}
+                                 for hid, s in self.markers.injector_stats.items()}
+        return counts
+
     async def run(self) -> int:
+        await self.status.start()  # diagnostics outlet, status stream, status page
+        digest = settings_digest(self.settings)
+        self.board.events.emit(EventName.BRIDGE_STARTED, version=__version__, config_digest=digest)
         reporter = asyncio.create_task(self._report_status(), name="status")
         notifier = asyncio.create_task(self._notify_systemd(), name="sd_notify")
         osc_status = self._start_osc()
@@ -112,12 +133,15 @@ class App:
             await run_sources(self.sources, self._stop)
         finally:
             self._stop.set()
+            self.board.events.emit(EventName.BRIDGE_STOPPING, version=__version__,
+                                   config_digest=digest)
             for task in (reporter, notifier):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self.markers.stop()
             await self._stop_osc(osc_status)
+            await self.status.stop()
             self.registry.close_all()
             self.notifier.close()
         return int(ExitCode.OK)

@@ -46,7 +46,7 @@ from bridge.outputs.lsl import OutletRegistry
 from bridge.pipeline import Sink
 from bridge.selection import CONNECTED, select_headsets
 from bridge.sources import SinkFactory
-from bridge.status import StatusBoard
+from bridge.status import EventName, StatusBoard
 from bridge.streams import HeadsetInfo, StreamPlan
 from bridge.supervise import Fatal, Reconnect, Retry, Supervisor, classify, describe
 
@@ -129,7 +129,7 @@ class CortexSource:
         return self.sinks.sinks_for(plan, headset) if self.sinks is not None else ()
 
     def osc_output(self) -> Any:
-        return self.sinks
+        return getattr(self.sinks, "osc", self.sinks)  # the status tap rides beside OSC
 
     def request_reconnect(self, reason: str) -> None:
         """Make the headset loop close this connection (see :meth:`_serve_headsets`)."""
@@ -191,6 +191,8 @@ class CortexSource:
         return 0.0
 
     def _retrying(self, outcome: Retry, delay: float) -> None:
+        if self.machine.state is ConnectionState.READY:  # diagnostics: a working one is lost
+            self.board.events.emit(EventName.CORTEX_LOST, reason=outcome.reason)
         if outcome.at_once:
             log.warning("reconnecting to Cortex: %s", outcome.reason)
             self.machine.handle(ConnectionEvent.RECONNECT)
@@ -259,6 +261,7 @@ class CortexSource:
         self.machine.handle(ConnectionEvent.ACCESS_GRANTED)
         await self.auth.authorize(api)
         self.machine.handle(ConnectionEvent.AUTHORIZED)
+        self.board.events.emit(EventName.CORTEX_CONNECTED, version=self.version, url=cortex.url)
         return api
 
     def _awaiting_approval(self, message: str) -> None:

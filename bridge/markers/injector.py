@@ -30,6 +30,7 @@ from bridge.cortex.protocol import ConnectionLost, CortexError, ErrorCode
 from bridge.markers.marker import Marker, MarkerValue
 from bridge.markers.queue import QueueReader
 from bridge.pipeline import HeadsetClock
+from bridge.status import EventName
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +186,8 @@ class SessionInjector:
     def _reject(self, marker: Marker, reason: str) -> None:
         self.reader.advance()
         self.stats.rejected += 1
+        self.reader.events.emit(EventName.MARKER_REFUSED, self.headset_id, value=marker.value,
+                                origin=marker.origin, marker_time=marker.lsl_time, reason=reason)
         log.error(
             "headset %s: Cortex refused marker %r (label %r, from %s, LSL time %.6f): %s; "
             "%d refused so far",

@@ -11,6 +11,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from bridge.status.events import EventHub, NoEvents
+
+_NO_EVENTS = NoEvents()
+
 
 @dataclass(slots=True)
 class StreamStats:
@@ -22,6 +26,8 @@ class StreamStats:
     malformed: int = 0
     last_lsl_time: float = 0.0
     state: str = "starting"
+    # Where this stream's diagnostics go (gaps): the board's hub.
+    events: EventHub = _NO_EVENTS
     # For the rate: the sample count and time at the previous report.
     _mark_samples: int = 0
     _mark_time: float = field(default_factory=time.monotonic)
@@ -41,12 +47,15 @@ class HeadsetStatus:
     state: str = "waiting"
     clock_source: str = ""
     clock_offset: float = 0.0
+    sessions: int = 0  # sessions opened so far (a second one is a restart)
+    stalled_at: float | None = None  # LSL time the last stall began, until data resumes
 
 
 class StatusBoard:
     """Everything the status view shows, owned by the daemon."""
 
-    def __init__(self) -> None:
+    def __init__(self, events: EventHub | None = None) -> None:
+        self.events = events if events is not None else EventHub()
         self.streams: dict[tuple[str, str], StreamStats] = {}
         self.headsets: dict[str, HeadsetStatus] = {}
         self.cortex_state = "starting"
@@ -57,7 +66,7 @@ class StatusBoard:
         key = (headset, stream)
         stats = self.streams.get(key)
         if stats is None:
-            stats = self.streams[key] = StreamStats(headset, stream)
+            stats = self.streams[key] = StreamStats(headset, stream, events=self.events)
         return stats
 
     def headset(self, headset: str) -> HeadsetStatus:
