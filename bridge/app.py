@@ -24,7 +24,7 @@ from bridge.config import Settings, may_match_several, resolve_client_secret
 from bridge.cortex.source import CortexSource
 from bridge.errors import BridgeError, ExitCode
 from bridge.markers import MarkerService
-from bridge.outputs.lsl import OutletNaming, OutletRegistry
+from bridge.outputs.lsl import OutletNaming, OutletRegistry, timing_provenance
 from bridge.outputs.osc import STATUS_INTERVAL_SECONDS as OSC_STATUS_SECONDS
 from bridge.outputs.osc import OscOutput
 from bridge.pipeline import Sink
@@ -61,7 +61,8 @@ class App:
         self.notifier = notifier or Notifier({})
         self.board = StatusBoard(EventHub(pylsl.local_clock))  # events on the LSL clock
         self.tap = StatusTap()  # battery, contact quality and EEG traces for the page
-        self.registry = OutletRegistry(OutletNaming(settings.lsl.name_template))
+        self.registry = OutletRegistry(OutletNaming(settings.lsl.name_template),
+                                       provenance=self._provenance)
         self.osc: OscOutput | None = osc
         if osc is None and settings.osc.enabled:
             several = may_match_several(settings.cortex.headsets)
@@ -82,6 +83,10 @@ class App:
 
             self.sources.append(EmoggSource(settings.emogg, self.registry, self.board, self.osc))
         self._stop = asyncio.Event()
+
+    def _provenance(self, headset: HeadsetInfo) -> dict[str, str]:
+        """How a new outlet's timestamps are made, for its ``desc``."""
+        return timing_provenance(*self.board.timing(headset.id, pylsl.local_clock()))
 
     @property
     def streaming(self) -> asyncio.Event:

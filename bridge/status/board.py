@@ -14,6 +14,7 @@ from typing import TextIO
 from bridge.status.events import EventHub, NoEvents
 
 _NO_EVENTS = NoEvents()
+TYPICAL_DELIVERY_DELAY = 0.2  # s: Cortex delivers samples about 200 ms after their birth
 
 
 @dataclass(slots=True)
@@ -74,6 +75,19 @@ class StatusBoard:
         if status is None:
             status = self.headsets[headset] = HeadsetStatus(headset)
         return status
+
+    def timing(self, headset: str, lsl_now: float) -> tuple[str, float | None, float | None, str]:
+        """(clock method, offset, delivery delay, where the delay comes from) of a headset
+        now: the outlets' timing provenance. The delay is the newest sample's age on the
+        headset's busiest stream once data flows, else Cortex's typical delay."""
+        status = self.headsets.get(headset)
+        method = status.clock_source if status else ""
+        offset = status.clock_offset if status and status.clock_source else None
+        flowing = [s for s in self.streams.values() if s.headset == headset and s.samples]
+        if flowing:
+            newest = max(flowing, key=lambda s: s.samples)
+            return method, offset, lsl_now - newest.last_lsl_time, "measured: newest sample's age"
+        return method, offset, TYPICAL_DELIVERY_DELAY, "typical Cortex delivery delay"
 
     def rows(self) -> list[tuple[str, str, str, float, int, int, str]]:
         """(headset, stream, state, rate, samples, drops, clock) per stream, sorted."""

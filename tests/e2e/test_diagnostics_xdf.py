@@ -142,6 +142,14 @@ def test_every_fault_is_in_the_recording_at_its_time(
                 return t, e
         raise AssertionError(f"no {name} {fields} within {within} s of {after:.3f}")
 
+    # Timing provenance in the EEG header: the clock the bridge used when it made it.
+    sync = {k: v[0] for k, v in eeg["info"]["desc"][0]["synchronization"][0].items()}
+    assert sync["clock_method"] == "sync"
+    first_sync = next(e for _, e in events if e["event"] == "clock_resync")
+    assert abs(float(sync["clock_offset"]) - (first_sync["offset"] - first_sync["change"])) < 1e-3
+    assert 0.0 <= float(sync["delivery_delay_estimate"]) < 1.0
+    assert sync["bridge_version"] == bridge_desc["version"][0]
+
     # The gap: to the sample, from the EEG in the same file.
     t_gap, gap = find("gap", injected["gap"], 1.5 + DELAY_S, headset=headset, stream="eeg")
     assert gap["missing"] == GAP
