@@ -234,8 +234,8 @@ class FleetWatcher:
         self._threading = threading
 
     def start(self) -> None:
+        self._stop.clear()  # a thread still winding down goes on instead
         if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
             self._thread = self._threading.Thread(target=self._run, name="fleet", daemon=True)
             self._thread.start()
 

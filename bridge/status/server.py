@@ -88,6 +88,8 @@ class StatusServer:
         self.clients: set[ServerConnection] = set()
         self._server: Server | None = None
         self.on_clients: Callable[[int], None] = lambda n: None
+        self.fleet_watchers: set[ServerConnection] = set()
+        self.on_fleet: Callable[[int], None] = lambda n: None
 
     @property
     def bound(self) -> tuple[str, int]:
@@ -134,14 +136,31 @@ class StatusServer:
                 await self._on_message(connection, raw)
         finally:
             self.clients.discard(connection)
+            self._watch_fleet(connection, False)
             self.on_clients(len(self.clients))
+
+    def _watch_fleet(self, connection: ServerConnection, on: bool) -> None:
+        """The fleet is read (resolving LSL streams costs every outlet on the network
+        an answer) only while some page shows the fleet tab."""
+        before = len(self.fleet_watchers)
+        if on:
+            self.fleet_watchers.add(connection)
+        else:
+            self.fleet_watchers.discard(connection)
+        if len(self.fleet_watchers) != before:
+            self.on_fleet(len(self.fleet_watchers))
 
     async def _on_message(self, connection: ServerConnection, raw: str | bytes) -> None:
         try:
             message = json.loads(raw)
         except ValueError:
             return
-        if not isinstance(message, dict) or message.get("type") != "control":
+        if not isinstance(message, dict):
+            return
+        if message.get("type") == "fleet":
+            self._watch_fleet(connection, bool(message.get("on")))
+            return
+        if message.get("type") != "control":
             return
         if self._control is None:
             reply = {"ok": False, "error": "remote control is off (status.control = false)"}

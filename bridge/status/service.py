@@ -88,6 +88,7 @@ class StatusService:
         server = StatusServer(listen[0], listen[1], self.snapshot, self._hello,
                               control=self.control)
         server.on_clients = self._clients_changed
+        server.on_fleet = self._fleet_watchers_changed
         try:
             await server.start()
         except OSError as exc:
@@ -155,7 +156,9 @@ class StatusService:
 
     def _clients_changed(self, count: int) -> None:
         self.tap.active = count > 0
-        if count and self.settings.status.lsl:
+
+    def _fleet_watchers_changed(self, count: int) -> None:
+        if count:
             if self.fleet is None:
                 self.fleet = FleetWatcher()
             self.fleet.start()
@@ -177,7 +180,8 @@ class StatusService:
                 self.status_outlet.publish(snap)
             if server is not None and server.clients:
                 server.push({"type": "status", "data": snap})
-                if self.fleet is not None and tick % round(FLEET_SECONDS / TRACES_SECONDS) == 0:
+                if server.fleet_watchers and self.fleet is not None and \
+                        tick % round(FLEET_SECONDS / TRACES_SECONDS) == 0:
                     server.push({"type": "fleet", "data": self.fleet.latest()})
 
     def _new_traces(self) -> dict[str, Any]:
