@@ -261,7 +261,7 @@ class CortexSource:
         self.machine.handle(ConnectionEvent.ACCESS_GRANTED)
         await self.auth.authorize(api)
         self.machine.handle(ConnectionEvent.AUTHORIZED)
-        self.board.events.emit(EventName.CORTEX_CONNECTED, version=self.version, url=cortex.url)
+        self.board.events.emit(EventName.CORTEX_CONNECTED, version=self.version)
         return api
 
     def _awaiting_approval(self, message: str) -> None:

@@ -19,6 +19,8 @@ import contextlib
 import json
 import logging
 import socket
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -140,34 +142,60 @@ def find_bridges(wait: float = 2.0) -> list[pylsl.StreamInfo]:
     return list(pylsl.resolve_byprop("type", STATUS_TYPE, 1_000, wait))
 
 
-def read_status(info: pylsl.StreamInfo, timeout: float = 3.0) -> dict[str, Any] | None:
-    """The newest snapshot a bridge published (waits for the next one, about a second)."""
-    inlet = pylsl.StreamInlet(info, max_buflen=2, recover=False)
+def read_fleet(wait: float = 2.0, read_timeout: float = 3.0) -> list[dict[str, Any]]:
+    """The newest status of every bridge found, sorted by name. Each bridge publishes
+    once a second, so the inlets are opened together and read until each has given one
+    snapshot (or ``read_timeout`` passed): the time does not grow with the fleet."""
+    inlets: dict[str, pylsl.StreamInlet] = {}
+    for info in find_bridges(wait):
+        with contextlib.suppress(Exception):  # a bridge that went away while we looked
+            inlet = pylsl.StreamInlet(info, max_buflen=2, recover=False)
+            inlet.open_stream(read_timeout)
+            inlets[info.source_id()] = inlet
+    found: dict[str, dict[str, Any]] = {}
+    deadline = pylsl.local_clock() + read_timeout
     try:
-        inlet.open_stream(timeout)
-        sample, _ = inlet.pull_sample(timeout)
-    except Exception as exc:  # a bridge that went away while we looked
-        log.debug("status of %s: %s", info.source_id(), exc)
-        return None
+        while len(found) < len(inlets) and pylsl.local_clock() < deadline:
+            for source_id, inlet in inlets.items():
+                if source_id in found:
+                    continue
+                with contextlib.suppress(Exception):
+                    sample, _ = inlet.pull_sample(0.0)
+                    status = _parse(sample[0]) if sample else None
+                    if status is not None:
+                        found[source_id] = status
+            time.sleep(0.05)
     finally:
-        inlet.close_stream()
-    if not sample:
-        return None
+        for inlet in inlets.values():
+            with contextlib.suppress(Exception):
+                inlet.close_stream()
+    return [found[k] for k in sorted(found)]
+
+
+def _parse(text: str) -> dict[str, Any] | None:
     try:
-        value = json.loads(sample[0])
+        value = json.loads(text)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
 
 
-def read_fleet(wait: float = 2.0) -> list[dict[str, Any]]:
-    """The status of every bridge found, sorted by name."""
-    found: dict[str, dict[str, Any]] = {}
-    for info in find_bridges(wait):
-        status = read_status(info)
-        if status is not None:
-            found[info.source_id()] = status
-    return [found[k] for k in sorted(found)]
+def fleet_command(wait: float = 2.0, as_json: bool = False) -> int:
+    """``cortex-bridge status``: every bridge on this LSL network (this machine's liblsl
+    configuration: ``LSLAPICFG``, its SessionID and KnownPeers) as one table. Exit 1 when
+    there is none."""
+    fleet = read_fleet(wait)
+    if as_json:
+        print(json.dumps(fleet, indent=1))
+    elif fleet:
+        print(render_fleet(fleet))
+        headsets = sum(len(b.get("headsets") or []) for b in fleet)
+        print(f"{len(fleet)} bridge(s), {headsets} headset(s)")
+    if not fleet:
+        print("cortex-bridge: no bridge found on this LSL network (same SessionID, "
+              "KnownPeers or multicast scope?)", file=sys.stderr)
+        return 1
+    return 0
 
 
 def fleet_rows(fleet: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:

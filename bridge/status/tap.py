@@ -144,8 +144,8 @@ def _columns(rows: list[Sequence[Any]], index: tuple[int, ...]) -> list[list[flo
     if not rows:
         return [[] for _ in index]
     values = np.asarray(rows, dtype=object)[:, list(index)].astype(np.float64)
-    values = np.round(np.where(np.isfinite(values), values, 0.0), 2)
-    return [column.tolist() for column in values.T]
+    shown = np.round(np.where(np.isfinite(values), values, 0.0), 2)
+    return [column.tolist() for column in shown.T]
 
 
 def _num(value: Any) -> float | None:

@@ -173,8 +173,17 @@ def test_the_page_renders_the_headsets_and_updates(
             page.evaluate("document.documentElement.outerHTML")
 
         time.sleep(1.0)  # let the traces fill a little more for the picture
-        shot = page.call("Page.captureScreenshot", format="png")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         png = ARTIFACTS / "status-page.png"
-        png.write_bytes(base64.b64decode(shot["data"]))
+        png.write_bytes(base64.b64decode(page.call("Page.captureScreenshot")["data"]))
         assert png.stat().st_size > 10_000
+
+        # The fleet tab: built from the LSL status streams (this bridge's own, here).
+        page.evaluate("document.getElementById('tab-fleet').click()")
+        name = settings.status.name
+        rows = page.wait_for(
+            f"[...document.querySelectorAll('#fleettable tbody tr')].map(r => r.textContent)"
+            f".filter(t => t.startsWith({name!r})).length >= 2", timeout=20)
+        assert rows
+        fleet = ARTIFACTS / "status-page-fleet.png"
+        fleet.write_bytes(base64.b64decode(page.call("Page.captureScreenshot")["data"]))
