@@ -61,7 +61,8 @@ class App:
         self.notifier = notifier or Notifier({})
         self.board = StatusBoard(EventHub(pylsl.local_clock))  # events on the LSL clock
         self.tap = StatusTap()  # battery, contact quality and EEG traces for the page
-        self.registry = OutletRegistry(OutletNaming(settings.lsl.name_template),
+        naming = OutletNaming(settings.lsl.name_template, bridge_name(settings.status.name))
+        self.registry = OutletRegistry(naming,
                                        provenance=self._provenance)
         self.osc: OscOutput | None = osc
         if osc is None and settings.osc.enabled:

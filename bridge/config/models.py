@@ -44,7 +44,7 @@ ClockMode = Literal["auto", "sync", "epoch"]
 Dialect = Literal["auto", "v2", "v1"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
-TEMPLATE_PLACEHOLDERS = frozenset({"stream", "headset", "cortex_stream", "emotivpro"})
+TEMPLATE_PLACEHOLDERS = frozenset({"stream", "headset", "cortex_stream", "emotivpro", "host"})
 PATH_KEYS = ("client_secret_file", "ca_file")
 """Keys of ``[cortex]`` holding paths (``~`` expanded, relative to the config file)."""
 
@@ -157,7 +157,8 @@ class LslSettings(_Section):
             allowed = ", ".join("{" + n + "}" for n in sorted(TEMPLATE_PLACEHOLDERS))
             shown = ", ".join("{" + n + "}" for n in unknown)
             raise ValueError(f"unknown placeholder {shown} (allowed: {allowed})")
-        if not template.format(stream="x", headset="x", cortex_stream="x", emotivpro="x").strip():
+        if not template.format(stream="x", headset="x", cortex_stream="x", emotivpro="x",
+                               host="x").strip():
             raise ValueError("must not produce an empty name")
         return template
 

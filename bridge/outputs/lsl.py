@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ EMOTIVPRO_LABELS: Final[Mapping[str, str]] = {
     "pow": "Band-Power",
 }
 
-_PLACEHOLDERS: Final = frozenset({"stream", "headset", "cortex_stream", "emotivpro"})
+_PLACEHOLDERS: Final = frozenset({"stream", "headset", "cortex_stream", "emotivpro", "host"})
 
 
 class OutletClosedError(RuntimeError):
@@ -83,13 +84,16 @@ class OutletNaming:
 
     Placeholders: ``{stream}`` (our label, e.g. ``EEG``), ``{headset}`` (the headset id),
     ``{cortex_stream}`` (``eeg``), ``{emotivpro}`` (EmotivPRO's word, e.g.
-    ``Performance-Metrics``). Names must be unique on a host (LabRecorder shows
+    ``Performance-Metrics``), ``{host}`` (``host``: the bridge's name, ``status.name`` or
+    the host name, so that bridges on several machines or several bridge processes on
+    one never publish two streams of one name). Names must be unique on a host (LabRecorder shows
     "name (host)" and cannot tell two equal names apart, OpenViBE resolves by name), so
     a template must name the stream; leaving out ``{headset}`` is allowed for
     single-headset set-ups that want EmotivPRO's names.
     """
 
     name_template: str = "Emotiv-{stream}-{headset}"
+    host: str = ""  # empty: this machine's host name
 
     def __post_init__(self) -> None:
         try:
@@ -116,6 +120,7 @@ class OutletNaming:
             headset=headset.id,
             cortex_stream=plan.stream,
             emotivpro=EMOTIVPRO_LABELS.get(plan.stream, plan.label),
+            host=self.host or socket.gethostname(),
         )
 
 
