@@ -31,6 +31,7 @@ from bridge.pipeline import Sink
 from bridge.sdnotify import Notifier
 from bridge.sources import Source, run_sources
 from bridge.status import EventHub, EventName, StatusBoard, TerminalView
+from bridge.status.control import Controller
 from bridge.status.lsl import bridge_name
 from bridge.status.service import StatusService, settings_digest
 from bridge.status.tap import CombinedSinks, StatusTap
@@ -74,8 +75,10 @@ class App:
             settings, client_secret, board=self.board, registry=self.registry,
             markers=self.markers, sinks=CombinedSinks(self.osc, self.tap),
         )
+        self.controller = Controller(settings.status, self.markers)  # record/marker commands
+        self.markers.on_osc_control = self.controller.osc
         self.status = StatusService(settings, self.board, self.tap, self.marker_counts,
-                                    bridge_name(settings.status.name))
+                                    bridge_name(settings.status.name), self.controller.ws)
         self.sources: list[Source] = [self.cortex]
         if sources is not None:
             self.sources.extend(sources)

@@ -28,6 +28,7 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from bridge.status.control import is_loopback
 from bridge.status.events import Event
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class StatusServer:
             reply = {"ok": False, "error": "remote control is off (status.control = false)"}
         else:
             peer = connection.remote_address[0] if connection.remote_address else ""
-            reply = await self._control(message, _is_loopback(str(peer)))
+            reply = await self._control(message, is_loopback(str(peer)))
         reply["type"] = "control"
         reply["id"] = message.get("id")
         await connection.send(json.dumps(reply))
@@ -179,11 +180,3 @@ class StatusServer:
     def push_event(self, event: Event) -> None:
         self.push({"type": "event", "data": event.as_dict(), "severity": event.severity})
 
-
-def _is_loopback(address: str) -> bool:
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
