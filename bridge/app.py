@@ -115,7 +115,7 @@ class App:
         if settings == old and client_secret == self._secret:
             log.info("configuration reloaded: nothing changed")
             return
-        for section in ("lsl", "osc", "markers", "emogg"):
+        for section in ("lsl", "osc", "markers", "emogg", "status"):
             if getattr(settings, section) != getattr(old, section):
                 log.warning("configuration reloaded: [%s] changes take effect after a restart",
                             section)
