@@ -185,3 +185,43 @@ def test_every_fault_is_in_the_recording_at_its_time(
     # And the end: bridge_stopping with the version and the configuration digest.
     _, stopping = find("bridge_stopping", injected["cortex_lost"], 30.0)
     assert stopping["config_digest"] == bridge_desc["config_digest"][0]
+
+
+def test_licence_degradation_reaches_a_plain_inlet(unique_id: str) -> None:
+    """A licence that cannot activate sessions: the session opens unactivated and EEG is
+    refused; both are events a plain pylsl inlet on the diagnostics stream receives. (The
+    headset is switched on only once the inlet is connected: an inlet receives what is
+    pushed after it connects.)"""
+    headset = f"INSIGHT-{unique_id[:8].upper()}"
+    config = SimulatorConfig(port=0, seed=6, licence=False, control=True,
+                             power_off_timeout_s=0.1, connect_delay_s=0.1,
+                             headsets=[f"insight:id={headset},status=connected"])
+    sim = SimulatorThread(config).start()
+    name = f"licence-{unique_id}"
+    seen: list[dict[str, Any]] = []
+    try:
+        sim.call(lambda s: s.set_headset_power(headset, False))
+        time.sleep(0.5)
+        settings = settings_for(sim, cortex__streams='["eeg", "dev"]', status__name=name,
+                                cortex__headsets=headset)
+        with BridgeThread(settings):
+            resolve(diagnostics_source_id(name))
+            (info,) = pylsl.resolve_byprop("source_id", diagnostics_source_id(name), 1, 5)
+            inlet = pylsl.StreamInlet(info, max_buflen=60)
+            inlet.open_stream(5)
+            time.sleep(0.5)
+            sim.call(lambda s: s.set_headset_power(headset, True))
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not {"licence_degraded", "stream_refused"} \
+                    <= {e["event"] for e in seen}:
+                sample, _ = inlet.pull_sample(0.2)
+                if sample:
+                    seen.append(json.loads(sample[0]))
+            inlet.close_stream()
+    finally:
+        sim.stop()
+    by_name = {e["event"]: e for e in seen}
+    assert by_name["licence_degraded"]["code"] == -32019, seen
+    assert by_name["licence_degraded"]["headset"] == headset
+    assert by_name["stream_refused"]["stream"] == "eeg"
+    assert by_name["session_started"]["activated"] is False
