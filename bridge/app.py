@@ -15,19 +15,27 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
+import pylsl
+
+from bridge import __version__
 from bridge.config import Settings, may_match_several, resolve_client_secret
 from bridge.cortex.source import CortexSource
 from bridge.errors import BridgeError, ExitCode
 from bridge.instance import claim_config
 from bridge.markers import MarkerService
-from bridge.outputs.lsl import OutletNaming, OutletRegistry
+from bridge.outputs.lsl import OutletNaming, OutletRegistry, timing_provenance
 from bridge.outputs.osc import STATUS_INTERVAL_SECONDS as OSC_STATUS_SECONDS
 from bridge.outputs.osc import OscOutput
 from bridge.pipeline import Sink
 from bridge.sdnotify import Notifier
 from bridge.sources import Source, run_sources
-from bridge.status import StatusBoard, TerminalView
+from bridge.status import EventHub, EventName, StatusBoard, TerminalView
+from bridge.status.control import Controller
+from bridge.status.lsl import bridge_name
+from bridge.status.service import StatusService, settings_digest
+from bridge.status.tap import CombinedSinks, StatusTap
 from bridge.streams import HeadsetInfo, StreamPlan
 from bridge.supervise import cancel_and_wait
 
@@ -54,17 +62,25 @@ class App:
         self._secret = client_secret
         self._terminal = terminal
         self.notifier = notifier or Notifier({})
-        self.board = StatusBoard()
-        self.registry = OutletRegistry(OutletNaming(settings.lsl.name_template))
+        self.board = StatusBoard(EventHub(pylsl.local_clock))  # events on the LSL clock
+        self.tap = StatusTap()  # battery, contact quality and EEG traces for the page
+        naming = OutletNaming(settings.lsl.name_template, bridge_name(settings.status.name))
+        self.registry = OutletRegistry(naming,
+                                       provenance=self._provenance)
         self.osc: OscOutput | None = osc
         if osc is None and settings.osc.enabled:
             several = may_match_several(settings.cortex.headsets)
             self.osc = OscOutput(settings.osc, multi_headset=several, board=self.board)
         self.markers = MarkerService(settings.markers, self.registry)
+        self.markers.queue.events = self.board.events
         self.cortex = CortexSource(
             settings, client_secret, board=self.board, registry=self.registry,
-            markers=self.markers, sinks=self.osc,
+            markers=self.markers, sinks=CombinedSinks(self.osc, self.tap),
         )
+        self.controller = Controller(settings.status, self.markers)  # record/marker commands
+        self.markers.on_osc_control = self.controller.osc
+        self.status = StatusService(settings, self.board, self.tap, self.marker_counts,
+                                    bridge_name(settings.status.name), self.controller.ws)
         self.sources: list[Source] = [self.cortex]
         if sources is not None:
             self.sources.extend(sources)
@@ -73,6 +89,10 @@ class App:
 
             self.sources.append(EmoggSource(settings.emogg, self.registry, self.board, self.osc))
         self._stop = asyncio.Event()
+
+    def _provenance(self, headset: HeadsetInfo) -> dict[str, str]:
+        """How a new outlet's timestamps are made, for its ``desc``."""
+        return timing_provenance(*self.board.timing(headset.id, pylsl.local_clock()))
 
     @property
     def streaming(self) -> asyncio.Event:
@@ -97,13 +117,20 @@ class App:
         if settings == old and client_secret == self._secret:
             log.info("configuration reloaded: nothing changed")
             return
-        for section in ("lsl", "osc", "markers", "emogg"):
+        for section in ("lsl", "osc", "markers", "emogg", "status"):
             if getattr(settings, section) != getattr(old, section):
                 log.warning("configuration reloaded: [%s] changes take effect after a restart",
                             section)
         self.settings = settings
         self._secret = client_secret
         self.cortex.reload(settings, client_secret)
+
+    def marker_counts(self) -> dict[str, Any]:
+        """The markers' figures for the status page, per headset as well."""
+        counts: dict[str, Any] = dict(self.markers.counts())
+        counts["per_headset"] = {hid: {"injected": s.injected, "refused": s.rejected}
+                                 for hid, s in self.markers.injector_stats.items()}
+        return counts
 
     async def run(self) -> int:
         config_lock = claim_config(self.settings)  # a second bridge of this config: refused
@@ -113,6 +140,9 @@ class App:
             config_lock.release()
 
     async def _run(self) -> int:
+        await self.status.start()  # diagnostics outlet, status stream, status page
+        digest = settings_digest(self.settings)
+        self.board.events.emit(EventName.BRIDGE_STARTED, version=__version__, config_digest=digest)
         reporter = asyncio.create_task(self._report_status(), name="status")
         notifier = asyncio.create_task(self._notify_systemd(), name="sd_notify")
         osc_status = self._start_osc()
@@ -121,9 +151,12 @@ class App:
             await run_sources(self.sources, self._stop)
         finally:
             self._stop.set()
+            self.board.events.emit(EventName.BRIDGE_STOPPING, version=__version__,
+                                   config_digest=digest)
             await cancel_and_wait(reporter, notifier)
             await self.markers.stop()
             await self._stop_osc(osc_status)
+            await self.status.stop()
             self.registry.close_all()
             self.notifier.close()
         return int(ExitCode.OK)

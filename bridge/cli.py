@@ -209,6 +209,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return _finish(_load("bridge.bench", "main", "bench")(args))
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level or "warning")
+    return _finish(_load("bridge.status.lsl", "fleet_command", "status")(
+        wait=args.wait, as_json=args.json))
+
+
 # --- parser ---------------------------------------------------------------------------------
 
 
@@ -354,6 +360,15 @@ def build_parser() -> argparse.ArgumentParser:
     simulate_emogg.add_argument("sim_argv", nargs=argparse.REMAINDER)
     simulate_emogg.set_defaults(handler=_cmd_simulate_emogg)
 
+    status = commands.add_parser(
+        "status", help="every bridge on the LSL network: one table of hosts and headsets"
+    )
+    status.add_argument("--wait", type=_positive_float, default=2.0, metavar="S",
+                        help="seconds to look for bridges (default 2)")
+    status.add_argument("--json", action="store_true", help="their status as JSON")
+    _add_log_level(status)
+    status.set_defaults(handler=_cmd_status)
+
     bench = commands.add_parser("bench", help="measure throughput and latency")
     bench.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
     bench.add_argument(
@@ -361,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="NAME",
         help="run only this scenario (repeatable): osc_encoding, throughput, cost, "
-        "latency, timestamps",
+        "latency, timestamps, status_page",
     )
     bench.add_argument(
         "--quick", action="store_true", help="short smoke run (rough figures, 1-2 minutes)"

@@ -11,8 +11,6 @@ when a process ends, however it ends, so a crash leaves nothing to clean up.
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
 import os
 import re
 import tempfile
@@ -21,6 +19,7 @@ from pathlib import Path
 
 from bridge.config import Settings
 from bridge.errors import BridgeError
+from bridge.status.service import settings_digest
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -39,15 +38,6 @@ def lock_directory() -> Path:
     if xdg:
         return Path(xdg) / "cortex-bridge"
     return Path(tempfile.gettempdir()) / f"cortex-bridge-{os.getuid()}"
-
-
-def config_digest(settings: Settings) -> str:
-    """Which configuration this is: the settings as the bridge runs them, without
-    secrets (two files that say the same thing are the same configuration)."""
-    data = settings.model_dump(mode="json", exclude={"cortex": {"client_secret"},
-                                                     "emogg": {"token", "stream_uri"}})
-    text = json.dumps(data, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class Lock:
@@ -85,7 +75,7 @@ class Lock:
 
 def claim_config(settings: Settings, directory: Path | None = None) -> Lock:
     """The configuration's lock, or :class:`AlreadyRunning` naming the bridge that has it."""
-    lock = Lock(f"config-{config_digest(settings)}", directory)
+    lock = Lock(f"config-{settings_digest(settings)}", directory)
     holder = lock.acquire()
     if holder is not None:
         raise AlreadyRunning(

@@ -15,7 +15,7 @@ import pylsl
 
 from bridge.clock import ClockMapping, frame_time_ok, monotonic_to_lsl
 from bridge.outputs.lsl import LslOutlet
-from bridge.status import StreamStats
+from bridge.status import EventName, StreamStats
 from bridge.streams import FrameError, StreamPlan
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,9 @@ class StreamPipeline:
             lost = counted_drops(previous, counter, self._modulus, gap)
             if lost:
                 self.stats.dropped += lost
+                first_missing = self.stats.last_lsl_time + 1 / self._rate  # the gap's time
+                self.stats.events.emit(EventName.GAP, self.stats.headset, at=first_missing,
+                                       stream=self.stats.stream, missing=lost, counter=counter)
                 log.warning(
                     "%s/%s: %d sample(s) dropped (COUNTER %d -> %d)",
                     self.stats.headset,

@@ -37,6 +37,8 @@ def bridge_settings(url: str, ca_file: str | None, **overrides: str) -> Settings
         "CORTEX_BRIDGE_CORTEX__CLIENT_SECRET": "cortex-bridge-demo-secret",
         "CORTEX_BRIDGE_CORTEX__CA_FILE": ca_file or "",
         "CORTEX_BRIDGE_CORTEX__RECONNECT_MAX_DELAY": "1",
+        # Tests run side by side: a free port for each bridge's status page.
+        "CORTEX_BRIDGE_STATUS__LISTEN": "127.0.0.1:0",
     }
     environ.update({f"CORTEX_BRIDGE_{k.upper()}": v for k, v in overrides.items()})
     return load_settings(None, environ)

@@ -109,6 +109,7 @@ def bridge_env(
         "CORTEX_BRIDGE_CORTEX__STREAMS": ",".join(streams),
         "CORTEX_BRIDGE_LOG__LEVEL": "warning",
         "CORTEX_BRIDGE_LOG__STATUS_INTERVAL": "3600",
+        "CORTEX_BRIDGE_STATUS__LISTEN": "",  # the status_page scenario measures it
     }
     if osc_port is not None:
         env.update(osc_env(osc_port))

@@ -34,6 +34,7 @@ SCENARIOS: dict[str, str] = {
     "cost": "bridge.bench.cost",
     "latency": "bridge.bench.latency",
     "timestamps": "bridge.bench.timestamps",
+    "status_page": "bridge.bench.statuspage",
 }
 
 

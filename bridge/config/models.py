@@ -44,7 +44,7 @@ ClockMode = Literal["auto", "sync", "epoch"]
 Dialect = Literal["auto", "v2", "v1"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
-TEMPLATE_PLACEHOLDERS = frozenset({"stream", "headset", "cortex_stream", "emotivpro"})
+TEMPLATE_PLACEHOLDERS = frozenset({"stream", "headset", "cortex_stream", "emotivpro", "host"})
 PATH_KEYS = ("client_secret_file", "ca_file")
 """Keys of ``[cortex]`` holding paths (``~`` expanded, relative to the config file)."""
 
@@ -162,7 +162,8 @@ class LslSettings(_Section):
             allowed = ", ".join("{" + n + "}" for n in sorted(TEMPLATE_PLACEHOLDERS))
             shown = ", ".join("{" + n + "}" for n in unknown)
             raise ValueError(f"unknown placeholder {shown} (allowed: {allowed})")
-        if not template.format(stream="x", headset="x", cortex_stream="x", emotivpro="x").strip():
+        if not template.format(stream="x", headset="x", cortex_stream="x", emotivpro="x",
+                               host="x").strip():
             raise ValueError("must not produce an empty name")
         return template
 
@@ -560,6 +561,39 @@ def _unique_names(names: tuple[str, ...], known: tuple[str, ...], what: str) -> 
     return names
 
 
+class StatusSettings(_Section):
+    """``[status]``: the status page, the diagnostics and status LSL streams, remote
+    control (issue 19)."""
+
+    listen: str = Field(
+        default="127.0.0.1:7380", description="host:port of the status page; empty: off"
+    )
+    name: str = Field(default="", description="this bridge's name on the LSL network; "
+                      "empty: the host name")
+    lsl: bool = Field(default=True, description="publish the diagnostics and status streams")
+    control: bool = Field(default=False, description="accept record and marker commands")
+    control_remote: bool = Field(
+        default=False, description="accept them from other machines too, not only loopback"
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        if not value:
+            return value
+        _host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("use host:port, e.g. 127.0.0.1:7380, or \"\" for off")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value):
+            raise ValueError("letters, digits, '.', '_' and '-' only (it is part of source ids)")
+        return value
+
+
 class Settings(BaseSettings):
     """The whole configuration; one field per TOML section."""
 
@@ -579,6 +613,7 @@ class Settings(BaseSettings):
     osc: OscSettings = OscSettings()
     markers: MarkerSettings = MarkerSettings()
     emogg: EmoggSettings = EmoggSettings()
+    status: StatusSettings = StatusSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -30,7 +30,7 @@ from bridge.supervise import Fatal, classify, describe
 async def check(settings: Settings, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     cortex = settings.cortex
-    registry = OutletRegistry(OutletNaming(settings.lsl.name_template))
+    registry = OutletRegistry(OutletNaming(settings.lsl.name_template, settings.status.name))
     source = CortexSource(
         settings, resolve_client_secret(settings), board=StatusBoard(), registry=registry,
     )

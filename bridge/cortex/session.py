@@ -47,7 +47,7 @@ from bridge.outputs.lsl import OutletRegistry
 from bridge.pipeline import HeadsetClock, MarkerHandler, Sink, StreamPipeline
 from bridge.repeats import Repeats
 from bridge.selection import CONNECTED, DISCOVERED
-from bridge.status import StatusBoard
+from bridge.status import EventName, StatusBoard
 from bridge.streams import MODEL_LACKS, HeadsetInfo, StreamPlan, build_plan
 from bridge.supervise import describe
 
@@ -183,6 +183,9 @@ class HeadsetSession:
                 headset = HeadsetInfo.from_headset_object(listed)
                 sid, self.activated = await self.open_session()
                 self.machine.handle(HeadsetEvent.SESSION_OPENED)
+                self.status.sessions += 1  # diagnostics: the second session is a restart
+                host.board.events.emit(RESTARTED[self.status.sessions > 1], hid, session=sid,
+                                       activated=self.activated)
                 routes = SessionRoutes(hid)
                 host.router.routes[sid] = routes
                 clock = HeadsetClock(await self._clock_mapping())
@@ -205,6 +208,8 @@ class HeadsetSession:
             except (ShapeError, TimeoutError) as exc:
                 raise SessionEnded(describe(exc), at_once=False) from None
         except BaseException as exc:
+            if isinstance(exc, SessionEnded):
+                host.board.events.emit(EventName.SESSION_ENDED, hid, reason=str(exc))
             if sid is not None and _left_open(exc) and not host.stopping:
                 await self._close_quietly(sid)
             raise
@@ -258,6 +263,8 @@ class HeadsetSession:
                 await self._stalled(sid, decision.amount)
             elif verdict is Verdict.CLOCK_STEP or verdict is Verdict.RESYNC:
                 if verdict is Verdict.CLOCK_STEP:
+                    self.host.board.events.emit(EventName.CLOCK_STEP, self.hid,
+                                                step=decision.amount)
                     log.warning("headset %s: sample times jumped by %+.3f s against their "
                                 "arrival; re-syncing the clock", self.hid, decision.amount)
                 clock.mapping = await self._clock_mapping()
@@ -268,17 +275,35 @@ class HeadsetSession:
                 wanted = await self._subscribe(sid, headset, clock, routes, wanted)
                 watch.subscribed(time.monotonic(), bool(wanted))
                 self.machine.handle(HeadsetEvent.SUBSCRIBED)
+            if self.status.stalled_at is not None:  # diagnostics: data again after a stall
+                self._note_resumed(routes)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CLOCK_CHECK_SECONDS):
                     await routes.ended.wait()
 
     def _show_clock(self, mapping: ClockMapping) -> None:
+        change = mapping.offset - self.status.clock_offset if self.status.clock_source else None
+        self.host.board.events.emit(EventName.CLOCK_RESYNC, self.hid, method=mapping.source.value,
+                                    offset=mapping.offset, change=change)
         self.status.clock_source = mapping.source.value
         self.status.clock_offset = mapping.offset
+
+    def _note_resumed(self, routes: SessionRoutes) -> None:
+        """Diagnostics: the first sample born after the stall began ends it."""
+        since = self.status.stalled_at
+        pipelines = routes.pipelines.values()
+        if since is not None and any(p.stats.last_lsl_time > since for p in pipelines):
+            now = pylsl.local_clock()
+            self.host.board.events.emit(EventName.STREAM_RESUMED, self.hid, at=now,
+                                        after_s=now - since)
+            self.status.stalled_at = None
 
     async def _stalled(self, sid: str, silent: float) -> None:
         """No frame for ``silent`` seconds: if Cortex still answers, close the session and
         start again; if it does not, the whole connection is dead: reconnect."""
+        self.status.stalled_at = self.host.board.events.emit(
+            EventName.STREAM_STALLED, self.hid, at=pylsl.local_clock() - silent, silent_s=silent
+        ).lsl_time
         try:
             async with asyncio.timeout(PROBE_TIMEOUT):
                 await self.api.get_cortex_info()
@@ -327,6 +352,8 @@ class HeadsetSession:
             session = await auth.with_token(api, lambda: api.create_session(hid, status))
         except CortexError as exc:
             if status == "active" and exc.code in ACTIVATION_ERRORS:
+                self.host.board.events.emit(EventName.LICENCE_DEGRADED, hid,
+                                            reason=exc.cortex_message, code=exc.code)
                 log.warning(
                     "headset %s: the session could not be activated (%s); opening it without "
                     "activation: EEG and full-rate performance metrics need an activated "
@@ -401,6 +428,8 @@ class HeadsetSession:
         now = time.monotonic()
         for fail in failure:
             host.board.stream(headset.id, fail.stream).state = "unavailable"
+            host.board.events.emit(EventName.STREAM_REFUSED, headset.id, stream=fail.stream,
+                                   code=fail.code, reason=fail.message)
             if fail.permanent or fail.stream in MODEL_LACKS.get(headset.model, ()):
                 why = fail.message if fail.permanent else f"an {headset.model_name} has none"
                 if host.repeats.note(("stream", headset.id, fail.stream), now) is not None:
@@ -468,6 +497,9 @@ def _left_open(exc: BaseException) -> bool:
     if isinstance(exc, SessionEnded):
         return not exc.at_once
     return not isinstance(exc, asyncio.CancelledError | ConnectionLost)
+
+
+RESTARTED = {False: EventName.SESSION_STARTED, True: EventName.SESSION_RESTARTED}
 
 
 def _counters(routes: SessionRoutes) -> Counters:

@@ -51,7 +51,7 @@ from bridge.pipeline import Sink
 from bridge.repeats import Repeats
 from bridge.selection import CONNECTED, select_headsets
 from bridge.sources import SinkFactory
-from bridge.status import StatusBoard
+from bridge.status import EventName, StatusBoard
 from bridge.streams import HeadsetInfo, StreamPlan
 from bridge.supervise import Fatal, Retry, Supervisor, cancel_and_wait, classify, describe
 
@@ -144,7 +144,7 @@ class CortexSource:
         return self.sinks.sinks_for(plan, headset) if self.sinks is not None else ()
 
     def osc_output(self) -> Any:
-        return self.sinks
+        return getattr(self.sinks, "osc", self.sinks)  # the status tap rides beside OSC
 
     def request_reconnect(self, reason: str) -> None:
         """Make the headset loop close this connection (see :meth:`_serve_headsets`)."""
@@ -244,6 +244,8 @@ class CortexSource:
         """Say why the connection is tried again, once per condition and then in falling
         summaries (:class:`~bridge.repeats.Repeats`); the status names what the user must
         do when only the user can cure it."""
+        if self.machine.state is ConnectionState.READY:  # diagnostics: a working one is lost
+            self.board.events.emit(EventName.CORTEX_LOST, reason=outcome.reason)
         if outcome.at_once:
             log.warning("reconnecting to Cortex: %s", outcome.reason)
             self.machine.handle(ConnectionEvent.RECONNECT)
@@ -352,6 +354,7 @@ class CortexSource:
         await self.auth.authorize(api, on_warning=self.router.on_warning)
         self.machine.handle(ConnectionEvent.AUTHORIZED)
         self._ready()
+        self.board.events.emit(EventName.CORTEX_CONNECTED, version=self.version)
         return api
 
     def _awaiting_approval(self, message: str) -> None:

@@ -33,6 +33,7 @@ from bridge.cortex.protocol import ConnectionLost, CortexError, ErrorCode
 from bridge.markers.marker import Marker, MarkerValue
 from bridge.markers.queue import QueueReader
 from bridge.pipeline import HeadsetClock
+from bridge.status import EventName
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +240,8 @@ class SessionInjector:
         self.reader.advance()
         self.stats.rejected += 1
         self.stats.refusals[reason] = self.stats.refusals.get(reason, 0) + 1
+        self.reader.events.emit(EventName.MARKER_REFUSED, self.headset_id, value=marker.value,
+                                origin=marker.origin, marker_time=marker.lsl_time, reason=reason)
         log.error(
             "headset %s: Cortex refused marker %r (label %r, from %s, LSL time %.6f): %s; "
             "%d refused so far",

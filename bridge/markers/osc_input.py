@@ -44,6 +44,10 @@ SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 TIMESPEC = struct.Struct("@qq")  # struct timespec on 64-bit Linux: seconds, nanoseconds
 MAX_DATAGRAM = 65_536
 READ_TIMEOUT = 0.2  # the reader thread looks at its stop flag this often
+CONTROL_ADDRESSES = frozenset({"/record/start", "/record/stop"})
+
+# Remote control (``/record/start s``, ``/record/stop``): address, arguments, sender host.
+OscControl = Callable[[str, list[Any], str], None]
 
 
 @dataclass
@@ -69,10 +73,14 @@ class OscMarkerProtocol(asyncio.DatagramProtocol):
     """Turns each ``/marker`` datagram into a :class:`Marker` for ``deliver``."""
 
     def __init__(
-        self, deliver: Callable[[Marker], None], clock: Callable[[], float] = pylsl.local_clock
+        self,
+        deliver: Callable[[Marker], None],
+        clock: Callable[[], float] = pylsl.local_clock,
+        on_control: OscControl | None = None,
     ) -> None:
         self._deliver = deliver
         self._clock = clock
+        self._on_control = on_control
         self.stats = OscInputStats()
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
@@ -94,6 +102,9 @@ class OscMarkerProtocol(asyncio.DatagramProtocol):
         origin = f"osc:{addr[0]}:{addr[1]}"
         for timed in packet.messages:
             message = timed.message
+            if message.address in CONTROL_ADDRESSES and self._on_control is not None:
+                self._on_control(message.address, list(message.params), str(addr[0]))
+                continue
             if message.address != MARKER_ADDRESS:
                 self.stats.ignored += 1
                 continue
@@ -120,11 +131,15 @@ class OscMarkerInput:
     with port 0)."""
 
     def __init__(
-        self, deliver: Callable[[Marker], None], host: str = DEFAULT_HOST, port: int = 0
+        self,
+        deliver: Callable[[Marker], None],
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        on_control: OscControl | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
-        self.protocol = OscMarkerProtocol(deliver)
+        self.protocol = OscMarkerProtocol(deliver, on_control=on_control)
         self.port = 0
         self.kernel_stamps = False
         self._sock: socket.socket | None = None

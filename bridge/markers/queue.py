@@ -25,6 +25,7 @@ import uuid
 from collections import deque
 
 from bridge.markers.marker import Marker
+from bridge.status import EventHub, EventName, NoEvents
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class MarkerQueue:
         self.accepted = 0
         self.dropped = 0
         self.run_id = uuid.uuid4().hex[:12]  # markers of this run: unique across restarts
+        self.events: EventHub = NoEvents()  # the application hands in its hub
 
     def __len__(self) -> int:
         return len(self._log)
@@ -69,6 +71,8 @@ class MarkerQueue:
             lost = self._log.popleft()
             self._base += 1
             self.dropped += 1
+            self.events.emit(EventName.MARKER_DROPPED, value=lost.value, origin=lost.origin,
+                             marker_time=lost.lsl_time, dropped=self.dropped)
             if _worth_logging(self.dropped):
                 log.error(
                     "marker queue full (%d markers waiting for Cortex): dropped the oldest "
@@ -117,6 +121,10 @@ class QueueReader:
         self.key = key
         self._position = position
         self._wake = asyncio.Event()
+
+    @property
+    def events(self) -> EventHub:
+        return self._queue.events
 
     @property
     def position(self) -> int:

@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 from bridge.config import MarkerSettings
 from bridge.cortex.api import CortexApi
 from bridge.cortex.protocol import CortexError
+from bridge.markers.control import LiveSession, RecordControl
 from bridge.markers.echo import (
     MARKER_INT32_PLAN,
     MARKER_PLAN,
@@ -29,7 +30,7 @@ from bridge.markers.echo import (
 from bridge.markers.injector import EXTRAS_KEY, InjectArgs, InjectorStats, SessionInjector
 from bridge.markers.lsl_input import LslMarkerInput
 from bridge.markers.marker import Marker
-from bridge.markers.osc_input import OscMarkerInput
+from bridge.markers.osc_input import OscControl, OscMarkerInput
 from bridge.markers.queue import MarkerQueue
 from bridge.outputs.lsl import OutletRegistry
 from bridge.pipeline import HeadsetClock, MarkerHandler
@@ -72,6 +73,8 @@ class MarkerService:
         self._tasks: dict[str, asyncio.Task[None]] = {}  # session id -> injector task
         self.lsl_input: LslMarkerInput | None = None
         self.osc_input: OscMarkerInput | None = None
+        self.control = RecordControl()  # records started/stopped by the experimenter
+        self.on_osc_control: OscControl | None = None  # the application's, if enabled
 
     # ---- inputs --------------------------------------------------------------------
 
@@ -90,7 +93,8 @@ class MarkerService:
             self.lsl_input = LslMarkerInput(from_thread, settings.lsl_predicate)
             self.lsl_input.start()
         if settings.osc_input:
-            osc = OscMarkerInput(self.queue.put, settings.osc_host, settings.osc_port)
+            osc = OscMarkerInput(self.queue.put, settings.osc_host, settings.osc_port,
+                                 on_control=self.on_osc_control)
             try:
                 await osc.start()
             except OSError as exc:
@@ -156,7 +160,8 @@ class MarkerService:
             )
 
         async def open_record() -> str:
-            title = record_title(self.settings.record_title, headset_id)
+            await self.control.wait_allowed()  # held after a remote stop, until a start
+            title = self.control.title or record_title(self.settings.record_title, headset_id)
             result = await with_token(api, lambda: api.create_record(session_id, title))
             record = result.get("record")
             record_id = record.get("uuid") if isinstance(record, dict) else None
@@ -169,10 +174,12 @@ class MarkerService:
         )
         task = asyncio.create_task(injector.run(), name=f"markers-{headset_id}")
         self._tasks[session_id] = task
+        self.control.sessions[session_id] = LiveSession(api, headset_id, with_token)
 
         def finished(done: asyncio.Task[None]) -> None:
             if self._tasks.get(session_id) is done:
                 del self._tasks[session_id]
+                self.control.sessions.pop(session_id, None)
             self.records.pop(session_id, None)
             if not done.cancelled() and done.exception() is not None:
                 log.warning("headset %s: marker injection stopped: %s", headset_id,

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -70,7 +71,7 @@ EMOTIVPRO_LABELS: Final[Mapping[str, str]] = {
     "pow": "Band-Power",
 }
 
-_PLACEHOLDERS: Final = frozenset({"stream", "headset", "cortex_stream", "emotivpro"})
+_PLACEHOLDERS: Final = frozenset({"stream", "headset", "cortex_stream", "emotivpro", "host"})
 
 
 class OutletClosedError(RuntimeError):
@@ -83,13 +84,16 @@ class OutletNaming:
 
     Placeholders: ``{stream}`` (our label, e.g. ``EEG``), ``{headset}`` (the headset id),
     ``{cortex_stream}`` (``eeg``), ``{emotivpro}`` (EmotivPRO's word, e.g.
-    ``Performance-Metrics``). Names must be unique on a host (LabRecorder shows
+    ``Performance-Metrics``), ``{host}`` (``host``: the bridge's name, ``status.name`` or
+    the host name, so that bridges on several machines or several bridge processes on
+    one never publish two streams of one name). Names must be unique on a host (LabRecorder shows
     "name (host)" and cannot tell two equal names apart, OpenViBE resolves by name), so
     a template must name the stream; leaving out ``{headset}`` is allowed for
     single-headset set-ups that want EmotivPRO's names.
     """
 
     name_template: str = "Emotiv-{stream}-{headset}"
+    host: str = ""  # empty: this machine's host name
 
     def __post_init__(self) -> None:
         try:
@@ -116,6 +120,7 @@ class OutletNaming:
             headset=headset.id,
             cortex_stream=plan.stream,
             emotivpro=EMOTIVPRO_LABELS.get(plan.stream, plan.label),
+            host=self.host or socket.gethostname(),
         )
 
 
@@ -430,8 +435,39 @@ class LslOutlet:
         return f"<LslOutlet {self.name!r} {self.source_id} {state}>"
 
 
+Provenance = Callable[[HeadsetInfo], Mapping[str, str]]
+"""Timing provenance of a headset's outlets at creation (see :func:`timing_provenance`)."""
+
+
+def timing_provenance(
+    method: str, offset: float | None, delivery_delay: float | None, delay_source: str
+) -> dict[str, str]:
+    """``desc/synchronization`` fields saying how the timestamps were made, the way
+    lsl-relay records its clock offset: the clock method (``sync``:
+    ``syncWithHeadsetClock``; ``epoch``: the wall clock), the offset
+    ``cortex_time - lsl_time`` when the outlet was made (it is re-measured every minute
+    and after every clock step; the diagnostics stream has every later value), the
+    delivery delay (how late samples arrive: not in the timestamps, which are the
+    samples' birth times, but what a real-time consumer waits), and the bridge version.
+    """
+    fields = {
+        "timestamps": "device time (Cortex 'time') mapped to pylsl.local_clock()",
+        "clock_method": method or UNKNOWN,
+        "clock_offset": f"{offset:.6f}" if offset is not None else UNKNOWN,
+        "delivery_delay_estimate": f"{delivery_delay:.3f}" if delivery_delay is not None
+        else UNKNOWN,
+        "delivery_delay_source": delay_source,
+        "bridge_version": __version__,
+    }
+    return fields
+
+
 class OutletRegistry:
-    """All outlets of the daemon, keyed by ``source_id``, kept across reconnects."""
+    """All outlets of the daemon, keyed by ``source_id``, kept across reconnects.
+
+    ``provenance`` (the application's) adds the timing provenance of the headset's
+    clock at the moment each outlet is made to its ``desc/synchronization``.
+    """
 
     def __init__(
         self,
@@ -439,8 +475,10 @@ class OutletRegistry:
         *,
         extra_sync: Mapping[str, str] | None = None,
         max_buffered: int = MAX_BUFFERED,
+        provenance: Provenance | None = None,
     ) -> None:
         self.naming = naming or OutletNaming()
+        self.provenance = provenance
         self._extra_sync = dict(extra_sync or {})
         self._max_buffered = max_buffered
         self._outlets: dict[str, LslOutlet] = {}
@@ -472,11 +510,14 @@ class OutletRegistry:
                 "; ".join(existing.layout.differences(layout)),
             )
             existing.close()
+        extra_sync = self._extra_sync
+        if self.provenance is not None:
+            extra_sync = {**self.provenance(headset), **extra_sync}
         outlet = LslOutlet(
             plan,
             headset,
             naming,
-            extra_sync=self._extra_sync,
+            extra_sync=extra_sync,
             max_buffered=self._max_buffered,
         )
         self._outlets[source_id] = outlet

@@ -179,6 +179,34 @@ def test_extra_sync_fields(headset: HeadsetInfo) -> None:
     }
 
 
+def test_timing_provenance_in_every_outlet(headset: HeadsetInfo) -> None:
+    """The registry asks for the headset's timing at creation and writes it into the
+    header a consumer (and the XDF file) gets."""
+    from bridge import __version__
+    from bridge.outputs.lsl import timing_provenance
+
+    asked: list[str] = []
+
+    def provenance(hs: HeadsetInfo) -> dict[str, str]:
+        asked.append(hs.id)
+        return timing_provenance("sync", 1234.5678901, 0.2034, "measured")
+
+    registry = OutletRegistry(provenance=provenance)
+    try:
+        outlet = registry.get_or_create(build_plan("pow", EXAMPLES["pow"][0], headset), headset)
+        with inlet_for(outlet.source_id) as inlet:
+            sync = element_values(inlet.info(5).desc().child("synchronization"))
+    finally:
+        registry.close_all()
+    assert asked == [headset.id]
+    assert sync["clock_method"] == "sync" and sync["clock_offset"] == "1234.567890"
+    assert sync["delivery_delay_estimate"] == "0.203"
+    assert sync["delivery_delay_source"] == "measured"
+    assert sync["bridge_version"] == __version__
+    assert sync["can_drop_samples"] == "true"  # the fields before it stay
+    assert timing_provenance("", None, None, "x")["clock_offset"] == "unknown"
+
+
 # --------------------------------------------------------------------------------------
 # Samples and timestamps
 # --------------------------------------------------------------------------------------

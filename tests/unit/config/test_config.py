@@ -292,9 +292,9 @@ def test_unknown_env_variables(
     lines = sorted(err.splitlines())
     assert lines == [
         "cortex-bridge: CORTEX_BRIDGE_CORTEX: not a setting (expected "
-        "CORTEX_BRIDGE_<SECTION>__<KEY> with a section of cortex, lsl, log, osc, markers, emogg)",
+        "CORTEX_BRIDGE_<SECTION>__<KEY> with a section of cortex, lsl, log, osc, markers, emogg, status)",
         "cortex-bridge: CORTEX_BRIDGE_MIDI__PORT: not a setting (expected "
-        "CORTEX_BRIDGE_<SECTION>__<KEY> with a section of cortex, lsl, log, osc, markers, emogg)",
+        "CORTEX_BRIDGE_<SECTION>__<KEY> with a section of cortex, lsl, log, osc, markers, emogg, status)",
         "cortex-bridge: cortex.colour: unknown key (from CORTEX_BRIDGE_CORTEX__COLOUR)",
     ]
 
@@ -332,7 +332,7 @@ def test_file_problem_and_env_problem_together(tmp_path: Path) -> None:
     assert problems_of(path, {"CORTEX_BRIDGE_X": "1"}) == [
         f"config file {path}: not found",
         "CORTEX_BRIDGE_X: not a setting (expected CORTEX_BRIDGE_<SECTION>__<KEY> "
-        "with a section of cortex, lsl, log, osc, markers, emogg)",
+        "with a section of cortex, lsl, log, osc, markers, emogg, status)",
     ]
 
 

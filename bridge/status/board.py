@@ -12,6 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from bridge.status.events import EventHub, NoEvents
+
+_NO_EVENTS = NoEvents()
+TYPICAL_DELIVERY_DELAY = 0.2  # s: Cortex delivers samples about 200 ms after their birth
+
 # How each clock mapping is made, in a user's words (bridge.clock.ClockSource values).
 CLOCK_METHODS = {"sync": "headset clock sync", "epoch": "wall clock"}
 
@@ -61,6 +66,8 @@ class StreamStats:
     malformed: int = 0
     last_lsl_time: float = 0.0
     state: str = "starting"
+    # Where this stream's diagnostics go (gaps): the board's hub.
+    events: EventHub = _NO_EVENTS
     # For the rate: the sample count and time at the previous report.
     _mark_samples: int = 0
     _mark_time: float = field(default_factory=time.monotonic)
@@ -80,12 +87,19 @@ class HeadsetStatus:
     state: str = "waiting"
     clock_source: str = ""
     clock_offset: float = 0.0
+    sessions: int = 0  # sessions opened so far (a second one is a restart)
+    stalled_at: float | None = None  # LSL time the last stall began, until data resumes
 
 
 class StatusBoard:
     """Everything the status view shows, owned by the daemon."""
 
-    def __init__(self, clocks: Callable[[], tuple[float, float]] = _lsl_clocks) -> None:
+    def __init__(
+        self,
+        events: EventHub | None = None,
+        clocks: Callable[[], tuple[float, float]] = _lsl_clocks,
+    ) -> None:
+        self.events = events if events is not None else EventHub()
         self._clocks = clocks
         self.streams: dict[tuple[str, str], StreamStats] = {}
         self.headsets: dict[str, HeadsetStatus] = {}
@@ -97,7 +111,7 @@ class StatusBoard:
         key = (headset, stream)
         stats = self.streams.get(key)
         if stats is None:
-            stats = self.streams[key] = StreamStats(headset, stream)
+            stats = self.streams[key] = StreamStats(headset, stream, events=self.events)
         return stats
 
     def headset(self, headset: str) -> HeadsetStatus:
@@ -105,6 +119,19 @@ class StatusBoard:
         if status is None:
             status = self.headsets[headset] = HeadsetStatus(headset)
         return status
+
+    def timing(self, headset: str, lsl_now: float) -> tuple[str, float | None, float | None, str]:
+        """(clock method, offset, delivery delay, where the delay comes from) of a headset
+        now: the outlets' timing provenance. The delay is the newest sample's age on the
+        headset's busiest stream once data flows, else Cortex's typical delay."""
+        status = self.headsets.get(headset)
+        method = status.clock_source if status else ""
+        offset = status.clock_offset if status and status.clock_source else None
+        flowing = [s for s in self.streams.values() if s.headset == headset and s.samples]
+        if flowing:
+            newest = max(flowing, key=lambda s: s.samples)
+            return method, offset, lsl_now - newest.last_lsl_time, "measured: newest sample's age"
+        return method, offset, TYPICAL_DELIVERY_DELAY, "typical Cortex delivery delay"
 
     def rows(self) -> list[tuple[str, str, str, float, int, int, str]]:
         """(headset, stream, state, rate, samples, drops, clock) per stream, sorted."""
