@@ -38,6 +38,8 @@ def bridge_settings(url: str, ca_file: str | None, **overrides: str) -> Settings
         "CORTEX_BRIDGE_CORTEX__CA_FILE": ca_file or "",
         "CORTEX_BRIDGE_CORTEX__RECONNECT_MAX_DELAY": "1",
     }
+    # The OSC request input on a free port: tests run side by side (default 7403).
+    overrides.setdefault("osc__listen", "127.0.0.1:0")
     environ.update({f"CORTEX_BRIDGE_{k.upper()}": v for k, v in overrides.items()})
     return load_settings(None, environ)
 

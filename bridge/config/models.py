@@ -196,11 +196,13 @@ class LogSettings(_Section):
 OscLayout = Literal["vector", "split"]
 OscBundleMode = Literal["off", "immediate", "sample_time"]
 OscTimestamps = Literal["off", "lsl", "epoch"]
+OscPreset = Literal["native", "emotivbci", "mindmonitor"]
+_PRESET_PREFIXES = {"native": "/emotiv", "emotivbci": "", "mindmonitor": "/muse"}  # as osc_layout
 # Printable ASCII except space and what OSC reserves for patterns (and "/" inside a segment).
 _OSC_ADDRESS_FORBIDDEN = frozenset(" #*,?[]{}")
 
 
-def parse_osc_target(text: str) -> tuple[str, int]:
+def parse_osc_target(text: str, lowest: int = 1) -> tuple[str, int]:
     """``host:port`` or ``[v6-address]:port`` -> (host, port); ``ValueError`` with the reason.
 
     Host names are allowed (resolved once when OSC starts); IPv6 literals need brackets so
@@ -224,8 +226,8 @@ def parse_osc_target(text: str) -> tuple[str, int]:
             raise ValueError(f"{text!r}: write IPv6 targets as [address]:port, e.g. [::1]:9000")
         if any(c.isspace() or c in "/@" for c in host):
             raise ValueError(f"{text!r}: {host!r} is not a host name or address")
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
+    if not port_text.isdigit() or not lowest <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r}: the port must be a number from {lowest} to 65535")
     return host, int(port_text)
 
 
@@ -261,20 +263,30 @@ class OscSettings(_Section):
     """``[osc]``: OSC over UDP for Max/MSP, Pure Data and TouchDesigner (issue 4)."""
 
     enabled: bool = Field(default=False, description="send every bridged stream as OSC")
-    targets: tuple[str, ...] = Field(
-        default=("127.0.0.1:9000",), description="UDP receivers as host:port or [v6]:port"
-    )
+    targets: tuple[str, ...] = Field(default=("127.0.0.1:9000",), description="UDP receivers")
     prefix: str = Field(default="/emotiv", description="address prefix; empty for none")
     layout: OscLayout = Field(default="vector", description="vector or split, every stream")
     layouts: dict[str, OscLayout] = Field(default_factory=dict, description="per-stream layout")
     streams: tuple[str, ...] = Field(default=STREAM_NAMES, description="streams sent as OSC")
-    rate_caps: dict[str, float] = Field(
-        default_factory=dict, description="stream -> highest message rate in Hz"
-    )
+    rate_caps: dict[str, float] = Field(default_factory=dict, description="stream -> max Hz")
     bundle: OscBundleMode = Field(default="off", description="off, immediate or sample_time")
-    timestamps: OscTimestamps = Field(
-        default="off", description="sample time as two ints (s, us) in data messages"
-    )
+    timestamps: OscTimestamps = Field(default="off", description="sample time: off, lsl, epoch")
+    preset: OscPreset = Field(default="native", description="native, emotivbci or mindmonitor")
+    listen: str = Field(default="127.0.0.1:7403", description="host:port for OSC requests")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_prefix(cls, data: object) -> object:
+        """A preset's own prefix ("" for EmotivBCI, "/muse") unless prefix is set."""
+        if isinstance(data, dict) and "prefix" not in data:
+            return {**data, "prefix": _PRESET_PREFIXES.get(data.get("preset", ""), "/emotiv")}
+        return data
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, listen: str) -> str:
+        """Empty for no request input; port 0 picks a free one (tests)."""
+        return listen.strip() if not listen.strip() or parse_osc_target(listen, 0) else ""
 
     @field_validator("targets", mode="before")
     @classmethod
@@ -301,11 +313,9 @@ class OscSettings(_Section):
     @classmethod
     def _check_prefix(cls, prefix: str) -> str:
         """Receivers match addresses literally; a bad character would break every route."""
-        if not prefix:
-            return prefix
-        if not prefix.startswith("/") or prefix.endswith("/"):
+        if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise ValueError(f"must start with '/' and not end with it, e.g. \"/emotiv\", got {prefix!r}")
-        for segment in prefix[1:].split("/"):
+        for segment in prefix[1:].split("/") if prefix else ():
             if not segment:
                 raise ValueError(f"empty segment ('//') in {prefix!r}")
             bad = sorted({c for c in segment if c in _OSC_ADDRESS_FORBIDDEN or not " " < c <= "~"})

@@ -47,13 +47,13 @@ def sim(headset_id: str, dialect: str) -> Iterator[SimulatorThread]:
 
 
 def sample_rate(messages: list[Received]) -> tuple[float, float]:
-    """(rate, completeness) on the sample clock: the first two int args are the time.
+    """(rate, completeness) on the sample clock: the first three int args are the time.
 
     The rate is 1 / the median interval, so a datagram the receiver's buffer dropped on a
     loaded machine (UDP) does not bend it; completeness is messages received / messages
     the time span implies.
     """
-    times = np.array([m.args[0] + m.args[1] / 1e6 for m in messages])
+    times = np.array([m.args[0] * 86400 + m.args[1] + m.args[2] / 1e6 for m in messages])
     intervals = np.diff(times)
     assert np.all(intervals > 0)
     rate = 1.0 / float(np.median(intervals))
@@ -122,17 +122,18 @@ def test_every_stream_arrives_with_its_shape_and_rate(
     # Status once a second, flowing.
     statuses = [m for m in receiver.of("/emotiv/status") if start <= m.at < end]
     assert 3 <= len(statuses) <= 9 and all(m.args == (1,) for m in statuses)
-    # Values: EEG around Emotiv's ~4200 uV offset (args: s, us, COUNTER, INTERPOLATED, AF3...).
+    # Values: EEG around Emotiv's ~4200 uV offset (args: day, s, us, COUNTER, INTERPOLATED,
+    # AF3...).
     eeg = receiver.of("/emotiv/eeg")[-1].args
-    assert 3000 < eeg[4] < 5500
+    assert 3000 < eeg[5] < 5500
     # liblo's oscdump decodes the same stream with our tags.
     line = dump.of("/emotiv/eeg")[-1]
-    assert line.tags == "ii" + "f" * (len(eeg) - 2)
+    assert line.tags == "iii" + "f" * (len(eeg) - 3)
     assert dump.of("/emotiv/com/push")[-1].tags == "f"
     assert dump.of("/emotiv/com/action")[-1].tags == "sf"
     assert dump.of("/emotiv/fac/eye/action")[-1].tags == "sf"
     assert dump.of("/emotiv/status")[-1].tags == "i"
-    assert dump.of("/emotiv/met")[-1].tags.startswith("iif")
+    assert dump.of("/emotiv/met")[-1].tags.startswith("iiif")
     assert abs(len(dump.of("/emotiv/eeg")) - len(receiver.of("/emotiv/eeg"))) <= 10
     assert not dump.errors
 

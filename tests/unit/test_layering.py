@@ -29,6 +29,7 @@ PURE = (
     "bridge.cortex.lifecycle",
     "bridge.outputs.osc_codec",
     "bridge.outputs.osc_layout",
+    "bridge.outputs.osc_presets",
     "bridge.sources.emogg.protocol",
     "bridge.simulator.model",
     "bridge.simulator.service",
