@@ -128,7 +128,15 @@ class _Target:
             self._sock.send(data)
         except OSError as exc:
             self._failure(exc)
-            return
+            if exc.errno != errno.ECONNREFUSED:
+                return
+            # The refusal was of an earlier datagram (the ICMP error waits for the next
+            # send, and that send is not made): send this one, which a receiver that has
+            # started since (one asking for the labels) would otherwise never get.
+            try:
+                self._sock.send(data)
+            except OSError:
+                return
         stats = self.stats
         stats.sent += 1
         if stats.failing and time.monotonic() - self._last_failure >= RECOVERY_QUIET_SECONDS:
