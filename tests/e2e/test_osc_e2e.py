@@ -12,7 +12,9 @@ arrival counts over several seconds are checked with wide tolerances only.
 from __future__ import annotations
 
 import logging
+import re
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -20,7 +22,13 @@ import numpy as np
 import pylsl
 import pytest
 from bridge_harness import BridgeThread, settings_for
-from osc_receivers import OscDump, PythonOscReceiver, Received, free_udp_port
+from osc_receivers import (
+    OscDump,
+    PythonOscReceiver,
+    Received,
+    free_udp_port,
+    receiver_path,
+)
 
 from bridge.outputs.osc import ACTION_REFRESH_SECONDS
 from bridge.simulator import SimulatorConfig, SimulatorThread
@@ -116,7 +124,8 @@ def test_every_stream_arrives_with_its_shape_and_rate(
     # address, 0 on every other action's.
     name, power = receiver.of("/emotiv/com/action")[-1].args
     held = {m.address.rsplit("/", 1)[1]: m.args for m in receiver.snapshot()
-            if m.address.startswith("/emotiv/com/") and m.address != "/emotiv/com/action"}
+            if m.address.startswith("/emotiv/com/")
+            and m.address not in ("/emotiv/com/action", "/emotiv/com/labels")}
     assert len(held) >= 10 and held[name] == (power,)
     assert all(args == (0.0,) for action, args in held.items() if action != name)
     # Status once a second, flowing.
@@ -232,3 +241,71 @@ def test_several_headsets_get_their_own_addresses(unique_id: str, dialect: str) 
     insight_pow = receiver.of(f"/emotiv/{ids[1]}/pow")[-1]
     epocx_pow = receiver.of(f"/emotiv/{ids[0]}/pow")[-1]
     assert len(insight_pow.args) == 5 * 5 and len(epocx_pow.args) == 14 * 5
+
+
+def test_labels_electrodes_bands_and_a_request_from_oscsend(
+    sim: SimulatorThread, headset_id: str
+) -> None:
+    """The bridge against the simulator: every vector's names arrive on start, liblo's
+    ``oscsend`` asks for them again, and the electrode and band addresses carry what the
+    labels say (oscdump reads the same)."""
+    oscsend = receiver_path("oscsend", "liblo-tools")
+    request_port = free_udp_port()
+    with PythonOscReceiver() as receiver, OscDump() as dump:
+        settings = settings_for(
+            sim,
+            cortex__streams="eeg,pow,met",
+            osc__enabled="true",
+            osc__targets=f"127.0.0.1:{receiver.port},127.0.0.1:{dump.port}",
+            osc__listen=f"127.0.0.1:{request_port}",
+        )
+        with BridgeThread(settings) as bridge:
+            bridge.wait_streaming()
+            receiver.wait_for(lambda m: m.address == "/emotiv/pow/alpha", timeout=15)
+            before = len(receiver.of("/emotiv/eeg/labels"))
+            subprocess.run([oscsend, "127.0.0.1", str(request_port), "/emotiv/labels/request"],
+                           check=True, timeout=10)
+            receiver.wait_for(lambda m: len(receiver.of("/emotiv/eeg/labels")) > before)
+        assert bridge.error is None
+    eeg_labels = receiver.of("/emotiv/eeg/labels")[-1].args
+    electrodes = receiver.of("/emotiv/eeg/electrodes/labels")[-1].args
+    assert eeg_labels[:2] == ("COUNTER", "INTERPOLATED") and "RAW_CQ" in eeg_labels
+    assert electrodes == tuple(a for a in eeg_labels if a in electrodes) and len(electrodes) == 14
+    assert not {"COUNTER", "INTERPOLATED", "RAW_CQ", "MARKER_HARDWARE"} & set(electrodes)
+    full = receiver.of("/emotiv/eeg")[-1].args
+    assert len(full) == len(eeg_labels)
+    assert all(len(m.args) == 14 for m in receiver.of("/emotiv/eeg/electrodes"))
+    assert all(3000 < v < 5500 for v in receiver.of("/emotiv/eeg/electrodes")[-1].args)
+    met_labels = receiver.of("/emotiv/met/labels")[-1].args
+    assert "int" in met_labels and len(receiver.of("/emotiv/met")[-1].args) == len(met_labels)
+    pow_labels = receiver.of("/emotiv/pow/labels")[-1].args
+    assert len(pow_labels) == 70 and pow_labels[1] == "AF3/alpha"
+    for band in ("theta", "alpha", "betaL", "betaH", "gamma"):
+        assert receiver.of(f"/emotiv/pow/{band}")
+    assert dump.of("/emotiv/met/labels")[-1].tags == "s" * len(
+        receiver.of("/emotiv/met/labels")[-1].args)
+    assert not dump.errors
+
+
+def test_emotivbci_preset_end_to_end(sim: SimulatorThread) -> None:
+    """Only EmotivBCI's addresses leave the bridge, with EmotivBCI's tags (oscdump)."""
+    with OscDump() as dump:
+        settings = settings_for(
+            sim,
+            osc__enabled="true",
+            osc__targets=f"127.0.0.1:{dump.port}",
+            osc__preset="emotivbci",
+        )
+        with BridgeThread(settings) as bridge:
+            bridge.wait_streaming()
+            deadline = time.monotonic() + 15
+            while not (dump.of("/met/att") and dump.of("/fac/lAct/smile")
+                       and dump.of("/com/push")):
+                assert time.monotonic() < deadline, sorted(dump.counts())
+                time.sleep(0.1)
+        assert bridge.error is None
+    addresses = set(dump.counts()) - {"/cortex_bridge_test/probe"}
+    allowed = re.compile(r"^/(com/\w+|fac/(eyeAct|uAct|lAct)/\w+|met/(att|int|rel|str|exc|eng))$")
+    assert addresses and all(allowed.match(a) for a in addresses), sorted(addresses)
+    assert all(line.tags == "f" for a in addresses for line in dump.of(a))
+    assert not dump.errors
