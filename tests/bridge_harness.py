@@ -40,6 +40,8 @@ def bridge_settings(url: str, ca_file: str | None, **overrides: str) -> Settings
         # Tests run side by side: a free port for each bridge's status page.
         "CORTEX_BRIDGE_STATUS__LISTEN": "127.0.0.1:0",
     }
+    # The OSC request input on a free port: tests run side by side (default 7403).
+    overrides.setdefault("osc__listen", "127.0.0.1:0")
     environ.update({f"CORTEX_BRIDGE_{k.upper()}": v for k, v in overrides.items()})
     return load_settings(None, environ)
 

@@ -25,7 +25,6 @@ from bridge.config.models import (
     ENV_NESTED_DELIMITER,
     ENV_PREFIX,
     RECORD_TITLE_PLACEHOLDERS,
-    STREAM_NAMES,
     TEMPLATE_PLACEHOLDERS,
     ClockMode,
     CortexSettings,
@@ -36,16 +35,17 @@ from bridge.config.models import (
     LogSettings,
     LslSettings,
     MarkerSettings,
+    Settings,
+    StatusSettings,
+    may_match_several,
+    template_placeholders,
+)
+from bridge.config.osc import (
     OscBundleMode,
     OscLayout,
     OscSettings,
     OscTimestamps,
-    Settings,
-    StatusSettings,
-    StreamName,
-    may_match_several,
     parse_osc_target,
-    template_placeholders,
 )
 from bridge.config.secrets import (
     CREDENTIAL_NAME,
@@ -58,6 +58,7 @@ from bridge.config.secrets import (
     resolve_emogg_token,
     secret_file_warnings,
 )
+from bridge.config.section import STREAM_NAMES, StreamName
 
 __all__ = [
     "CREDENTIAL_NAME",

@@ -11,7 +11,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 
-from bridge.config.models import Settings, may_match_several, parse_osc_target
+from bridge.config.models import Settings, may_match_several
+from bridge.config.osc import parse_osc_target
 
 Rule = Callable[[Settings], str | None]
 

@@ -1,23 +1,30 @@
 """Every bridged stream as OSC over UDP, in shapes Max/MSP, Pure Data and TouchDesigner
 read without glue.
 
-Per stream and headset one :class:`_StreamSender` is built when the stream is attached
-(:meth:`OscOutput.sinks_for`): its addresses, type tags, datagram split and rate gate are
-computed there, from the plan's channel labels and the catalog, so a sample costs one
-``struct.pack`` per message and one ``send`` per target.
+Per stream and headset one :class:`bridge.outputs.osc_stream.StreamSender` is built when
+the stream is attached (:meth:`OscOutput.sinks_for`); a sample costs one ``struct.pack``
+per message and one ``send`` per target. This module owns the sockets: targets, the
+request listener, status, markers and the labels timer.
 
 Addresses (``P`` is ``osc.prefix``, plus ``/<headset id>`` when several headsets can run)::
 
     P/<stream>                 vector layout: every channel of a sample in one message
+    P/<stream>/labels  s...    the names of P/<stream>'s arguments (start, request, 60 s)
+    P/<stream>/electrodes      vector layout, eeg/dev/eq: the per-electrode values only
+    P/pow/<band>     f         the mean of one band over the electrodes
     P/<stream>/<label>         split layout: one message per channel (AF3/theta -> .../AF3/theta)
     P/<stream>/<k>             vector too large for one datagram: part k (0, 1, ...)
-    P/<stream>/time  ii        split layout with timestamps: the sample time
+    P/<stream>/time  iii       split layout with timestamps: day, second, microsecond
     P/com/<action>   f         com and fac: always one number per action (TouchDesigner),
                                sent when it changes and all of them once a second
     P/com/action     sf        com: the current action's name and power
     P/fac/<part>/action  sf    fac: per face part (eye, upper, lower)
     P/status         i         1 while data flows, 0 when not; about once a second
-    P/marker         siii      label, value, time (seconds, microseconds)
+    P/marker         siiii     label, value, time (day, second, microsecond)
+
+With ``osc.preset`` "emotivbci" or "mindmonitor" a stream sends only that tool's
+addresses (:mod:`bridge.outputs.osc_presets`); no labels, status or markers. A
+``P/labels/request`` datagram to ``osc.listen`` sends every labels message at once.
 
 Sending never blocks and never raises into the pipeline: each target has its own
 connected, non-blocking UDP socket (connected so that the kernel reports ICMP "port
@@ -27,6 +34,7 @@ when a failure episode starts and once when it ends.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import socket
@@ -42,19 +50,20 @@ from bridge.outputs.osc_codec import (
     MessageEncoder,
     address_segment,
     bundle_overhead,
+    day_time,
     ntp_timetag,
     pack_bundles,
-    split_time,
 )
 from bridge.outputs.osc_layout import (
-    ACTION_ADDRESS,
     ACTION_REFRESH_SECONDS,
+    LABELS_INTERVAL_SECONDS,
+    LABELS_REQUEST,
     RateGate,
     action_groups,
     address_table,
-    is_action_stream,
     stream_addresses,
 )
+from bridge.outputs.osc_stream import StreamSender
 from bridge.status import StatusBoard
 from bridge.streams import CATALOG, HeadsetInfo, StreamPlan
 
@@ -80,6 +89,10 @@ Sink = Callable[[Sequence[Any], float], None]
 
 STATUS_INTERVAL_SECONDS: Final = 1.0
 """How often the daemon sends ``P/status`` per headset."""
+
+REQUEST_QUIET_SECONDS: Final = 0.2
+"""Labels requests closer together than this are answered once (a patch that sends one
+per loadbang and a stuck button must not flood the targets)."""
 
 RECOVERY_QUIET_SECONDS: Final = 5.0
 """A failing target counts as recovered after this long without a failed send. On
@@ -115,7 +128,15 @@ class _Target:
             self._sock.send(data)
         except OSError as exc:
             self._failure(exc)
-            return
+            if exc.errno != errno.ECONNREFUSED:
+                return
+            # The refusal was of an earlier datagram (the ICMP error waits for the next
+            # send, and that send is not made): send this one, which a receiver that has
+            # started since (one asking for the labels) would otherwise never get.
+            try:
+                self._sock.send(data)
+            except OSError:
+                return
         stats = self.stats
         stats.sent += 1
         if stats.failing and time.monotonic() - self._last_failure >= RECOVERY_QUIET_SECONDS:
@@ -148,170 +169,16 @@ class _Target:
         self._sock.close()
 
 
-def _resolve(text: str) -> tuple[socket.AddressFamily, Any]:
+def _resolve(text: str, lowest: int = 1) -> tuple[socket.AddressFamily, Any]:
     """(family, sockaddr) for a target; IPv4 first when a name has both (receivers such
     as oscdump listen on IPv4 only, and ``localhost`` often resolves to ``::1`` first)."""
-    host, port = parse_osc_target(text)
+    host, port = parse_osc_target(text, lowest)
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     if not infos:
         raise OSError(f"{host} has no address")
     infos.sort(key=lambda info: info[0] != socket.AF_INET)
     family, _type, _proto, _name, sockaddr = infos[0]
     return family, sockaddr
-
-
-# ------------------------------------------------------------------------------------------
-# Per-stream sender
-# ------------------------------------------------------------------------------------------
-
-
-class _StreamSender:
-    """The sink of one (headset, stream): sample -> messages -> datagrams -> targets."""
-
-    def __init__(self, out: OscOutput, plan: StreamPlan, headset: HeadsetInfo) -> None:
-        settings = out.settings
-        self._out = out
-        self.name = f"{headset.id}/{plan.stream}"
-        base = out.base_address(headset.id) + "/" + plan.stream
-        numeric = plan.channel_format != "string"
-        tag = "f" if numeric else "s"
-        self._timed = settings.timestamps != "off"
-        self._epoch = settings.timestamps == "epoch"
-        time_tags = "ii" if self._timed else ""
-        limit = MAX_DATAGRAM - (bundle_overhead(1) if settings.bundle != "off" else 0)
-        count = plan.channel_count
-        layout = settings.layout_of(plan.stream)
-
-        # Vector layout: one message, or parts when it would not fit one datagram.
-        self._vector: list[tuple[MessageEncoder, slice]] = []
-        if layout == "vector":
-            whole = MessageEncoder(base, time_tags + tag * count)
-            if not numeric or whole.size <= limit:
-                self._vector.append((whole, slice(0, count)))
-            else:
-                self._vector = _vector_parts(base, time_tags, count, limit)
-
-        # Split layout, and always for action streams: one number per channel.
-        per_channel = layout == "split" or is_action_stream(plan.stream)
-        addresses = stream_addresses(base, plan) if per_channel else []
-        self._split = [(MessageEncoder(a, tag), i) for i, a in enumerate(addresses)]
-        # Action streams: each number when it changes, all once a second (see
-        # ACTION_REFRESH_SECONDS); other split streams: every channel of every sample.
-        self._on_change = is_action_stream(plan.stream)
-        self._last_split: list[Any] = [None] * len(self._split)
-        self._refresh_due = float("-inf")
-        self._time = (
-            MessageEncoder(f"{base}/time", "ii") if self._timed and layout == "split" else None
-        )
-        labels = plan.labels
-        self._actions = [
-            (
-                MessageEncoder(f"{base}/{group}/{ACTION_ADDRESS}" if group else
-                               f"{base}/{ACTION_ADDRESS}", "sf"),
-                indices,
-                {i: labels[i][len(group) + 1 if group else 0 :] for i in indices},
-            )
-            for group, indices in action_groups(plan)
-        ]
-        cap = settings.rate_caps.get(plan.stream)
-        rate = plan.nominal_rate
-        self._gate = RateGate(cap, rate) if cap is not None and (rate <= 0 or cap < rate) else None
-        # The common case (vector, no time, no bundle): one pack, one send per target.
-        self._fast = (
-            self._vector[0][0].encode
-            if len(self._vector) == 1 and not self._split and not self._actions
-            and not self._timed and settings.bundle == "off" and numeric
-            else None
-        )
-        self._limit = limit
-        self._reported = False
-        self.messages = 0
-        self.errors = 0
-
-    def __call__(self, sample: Sequence[Any], lsl_time: float) -> None:
-        gate = self._gate
-        if gate is not None and not gate.admit(lsl_time):
-            return
-        try:
-            fast = self._fast
-            if fast is not None:
-                self._out.send_datagram(fast(sample))
-                self.messages += 1
-                return
-            self._send(sample, lsl_time)
-        except Exception as exc:  # never into the LSL path
-            self.errors += 1
-            if not self._reported:
-                self._reported = True
-                log.warning(
-                    "OSC %s: a sample could not be sent (%s); further ones are only counted",
-                    self.name,
-                    exc,
-                )
-
-    def _send(self, sample: Sequence[Any], lsl_time: float) -> None:
-        messages: list[bytes] = []
-        stamp: tuple[int, int] = (0, 0)
-        if self._timed:
-            stamp = split_time(self._out.epoch_time(lsl_time) if self._epoch else lsl_time)
-        for encoder, part in self._vector:
-            values = sample if part.stop - part.start == len(sample) else sample[part]
-            messages.append(encoder.encode((*stamp, *values) if self._timed else values))
-        if self._on_change:
-            self._append_changes(messages, sample, lsl_time)
-        else:
-            for encoder, index in self._split:
-                messages.append(encoder.encode((sample[index],)))
-        if self._time is not None:
-            messages.append(self._time.encode(stamp))
-        for encoder, indices, names in self._actions:
-            best = max(indices, key=sample.__getitem__)
-            messages.append(encoder.encode((names[best], sample[best])))
-        limit = self._limit
-        kept = [m for m in messages if len(m) <= limit]
-        self._out.send_messages(kept, lsl_time)
-        self.messages += len(kept)
-        if len(kept) < len(messages):
-            self._out.oversized += len(messages) - len(kept)
-            raise ValueError(
-                f"{len(messages) - len(kept)} message(s) larger than {limit} bytes left out "
-                "(a very long string?)"
-            )
-
-    def _append_changes(self, messages: list[bytes], sample: Sequence[Any], t: float) -> None:
-        """The per-action numbers that changed since they were last sent, or all of them
-        when the refresh is due (or the sample clock went back: a clock re-sync)."""
-        due = self._refresh_due
-        refresh = t >= due or t < due - 2 * ACTION_REFRESH_SECONDS
-        if refresh:
-            self._refresh_due = t + ACTION_REFRESH_SECONDS
-        last = self._last_split
-        for k, (encoder, index) in enumerate(self._split):
-            value = sample[index]
-            if refresh or value != last[k]:
-                last[k] = value
-                messages.append(encoder.encode((value,)))
-
-
-def _vector_parts(
-    base: str, time_tags: str, count: int, limit: int
-) -> list[tuple[MessageEncoder, slice]]:
-    """A vector split into as few equal parts ``base/0``, ``base/1`` ... as fit ``limit``."""
-    parts = 2
-    while True:
-        size = -(-count // parts)
-        probe = MessageEncoder(f"{base}/{parts - 1}", time_tags + "f" * size)
-        if probe.size <= limit:
-            break
-        parts += 1
-    size = -(-count // parts)
-    result = []
-    for k, start in enumerate(range(0, count, size)):
-        stop = min(start + size, count)
-        result.append(
-            (MessageEncoder(f"{base}/{k}", time_tags + "f" * (stop - start)), slice(start, stop))
-        )
-    return result
 
 
 # ------------------------------------------------------------------------------------------
@@ -343,8 +210,16 @@ class OscOutput:
         self._seen_samples: dict[str, int] = {}
         self._status_failed = False
         # The current sender per (headset, stream); a re-subscription replaces it.
-        self.senders: dict[tuple[str, str], _StreamSender] = {}
+        self.senders: dict[tuple[str, str], StreamSender] = {}
         self.oversized = 0
+        self._native = settings.preset == "native"
+        self._labels_due = time.monotonic() + LABELS_INTERVAL_SECONDS
+        self._listener: socket.socket | None = None
+        self._listener_loop: asyncio.AbstractEventLoop | None = None
+        self._request = f"{settings.prefix}/{LABELS_REQUEST}"
+        self._last_request = float("-inf")
+        self.requests = 0
+        self.listen_address: tuple[str, int] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -375,15 +250,66 @@ class OscOutput:
             self._targets.append(_Target(text, sock, shown))
         if self._targets:
             log.info(
-                "OSC to %s (prefix %r, layout %s, bundles %s)",
+                "OSC to %s (prefix %r, layout %s, bundles %s, preset %s)",
                 ", ".join(t.stats.target for t in self._targets),
                 self.settings.prefix,
                 self.settings.layout,
                 self._bundle,
+                self.settings.preset,
             )
+        if self.settings.listen and self._native:
+            self._open_listener(self.settings.listen)
+
+    def _open_listener(self, text: str) -> None:
+        """Listen for ``<prefix>/labels/request`` on the event loop (none: no listener;
+        a port in use: logged, labels still go out on start and every minute)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        try:
+            family, sockaddr = _resolve(text, lowest=0)
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                sock.setblocking(False)
+                sock.bind(sockaddr)
+            except OSError:
+                sock.close()
+                raise
+        except OSError as exc:
+            log.warning("OSC requests: cannot listen on %s (%s); labels still go out when "
+                        "a stream starts and every %g s", text, exc.strerror or exc,
+                        LABELS_INTERVAL_SECONDS)
+            return
+        self._listener, self._listener_loop = sock, loop
+        self.listen_address = sock.getsockname()[:2]
+        loop.add_reader(sock.fileno(), self._read_requests)
+        log.info("OSC requests on %s:%d (%s)", *self.listen_address, self._request)
+
+    def _read_requests(self) -> None:
+        sock = self._listener
+        while sock is not None:
+            try:
+                data = sock.recv(65536)
+            except OSError:  # nothing more to read (or an ICMP error): wait for the next
+                return
+            address = data.split(b"\x00", 1)[0].decode("ascii", "replace")
+            if address != self._request:
+                log.debug("OSC request %r ignored (only %s)", address, self._request)
+                continue
+            self.requests += 1
+            now = time.monotonic()
+            if now - self._last_request >= REQUEST_QUIET_SECONDS:
+                self._last_request = now
+                self.send_labels()
 
     def close(self) -> None:
         """Say "not flowing" for every known headset, then close the sockets."""
+        if self._listener is not None:
+            if self._listener_loop is not None and not self._listener_loop.is_closed():
+                self._listener_loop.remove_reader(self._listener.fileno())
+            self._listener.close()
+            self._listener = None
         if self.board is not None:
             for hid in list(self.board.headsets):
                 self.send_status(hid, False)
@@ -403,9 +329,22 @@ class OscOutput:
         other sources' streams are switched on and off in their own sections)."""
         if plan.stream in CATALOG and plan.stream not in self._streams:
             return []
-        sender = _StreamSender(self, plan, headset)
+        sender = StreamSender(self, plan, headset)
+        if sender.preset_empty:
+            return []
         self.senders[(headset.id, plan.stream)] = sender
+        self._send_each(sender.labels)  # a new stream, or a new channel layout
         return [sender]
+
+    def send_labels(self) -> None:
+        """Every current stream's labels messages (each its own datagram, never bundled:
+        they are rare, and a receiver reads them like any other message)."""
+        for sender in list(self.senders.values()):
+            self._send_each(sender.labels)
+
+    def _send_each(self, messages: Sequence[bytes]) -> None:
+        for message in messages:
+            self.send_datagram(message)
 
     def epoch_time(self, lsl_time: float) -> float:
         """An LSL time as Unix time (the wall-clock mapping of :mod:`bridge.clock`)."""
@@ -419,7 +358,9 @@ class OscOutput:
     # ------------------------------------------------------------------ status, markers
 
     def send_status(self, headset_id: str, flowing: bool) -> None:
-        """``P[/<headset>]/status i`` with 1 (data flowing) or 0."""
+        """``P[/<headset>]/status i`` with 1 (data flowing) or 0 (not in a preset)."""
+        if not self._native:
+            return
         encoder = self._status.get(headset_id)
         if encoder is None:
             encoder = MessageEncoder(f"{self.base_address(headset_id)}/status", "i")
@@ -428,9 +369,14 @@ class OscOutput:
 
     def tick_status(self) -> None:
         """Status of every headset on the board: flowing if any of its streams got a
-        sample since the previous tick. Also re-measures the wall-clock offset."""
+        sample since the previous tick. Also re-measures the wall-clock offset, and sends
+        the labels when a minute has passed."""
         if self._wall is not None:
             self._wall.update()
+        now = time.monotonic()
+        if now >= self._labels_due:
+            self._labels_due = now + LABELS_INTERVAL_SECONDS
+            self.send_labels()
         board = self.board
         if board is None:
             return
@@ -451,12 +397,15 @@ class OscOutput:
             self.send_status(hid, flowing)
 
     def send_marker(self, headset_id: str, label: str, value: int, lsl_time: float) -> None:
-        """Marker echo: ``P[/<headset>]/marker`` with label, value, seconds, microseconds.
+        """Marker echo: ``P[/<headset>]/marker`` with label, value, day, second, microsecond.
 
         The time is LSL time, or Unix time when ``osc.timestamps = "epoch"``. The value
         is an ``i``; one beyond int32 (or a float) is sent as ``f``, anything else as its
-        text (``s``). Never raises; a marker that cannot be sent is logged once.
+        text (``s``). Never raises; a marker that cannot be sent is logged once. Presets
+        send no markers (neither EmotivBCI nor Mind Monitor has such an address).
         """
+        if not self._native:
+            return
         try:
             arg: int | float | str
             if isinstance(value, int) and -(2**31) <= value < 2**31:
@@ -469,8 +418,8 @@ class OscOutput:
             encoder = self._markers.get(key)
             if encoder is None:
                 address = f"{self.base_address(headset_id)}/marker"
-                encoder = self._markers[key] = MessageEncoder(address, f"s{tag}ii")
-            stamp = split_time(
+                encoder = self._markers[key] = MessageEncoder(address, f"s{tag}iii")
+            stamp = day_time(
                 self.epoch_time(lsl_time) if self.settings.timestamps == "epoch" else lsl_time
             )
             message = encoder.encode((str(label), arg, *stamp))

@@ -3,8 +3,11 @@
 Only the three type tags every receiver we target understands are produced: ``i``
 (int32), ``f`` (float32) and ``s`` (string). Pure Data's ``oscparse`` knows only
 ``i f s b`` and TouchDesigner's OSC In CHOP only numbers (``lsl_osc.md`` §5), so there
-are no doubles, int64, booleans or arrays here. Times travel as two ``i`` (seconds,
-microseconds): float32 has a 24-bit mantissa and would round an epoch time to 128 s.
+are no doubles, int64, booleans or arrays here. Times travel as three ``i`` (day, second
+of the day, microsecond; :func:`day_time`): every part stays below 2**24, so it is exact
+both as an int32 (Max, liblo, python-osc) and after receivers that keep only float32
+(Pure Data's ``oscparse``, TouchDesigner's CHOPs) have converted it; a float32 has a
+24-bit mantissa and would round an epoch time, or an int32 of epoch seconds, to 128 s.
 
 Encoding is on the hot path (one message per sample per stream, EEG at 256 Hz), so the
 address and type tag string of a stream are encoded once, by a :class:`MessageEncoder`,
@@ -29,6 +32,7 @@ __all__ = [
     "address_segment",
     "bundle_overhead",
     "check_address",
+    "day_time",
     "encode_bundle",
     "encode_message",
     "ntp_timetag",
@@ -282,3 +286,23 @@ def split_time(seconds: float) -> tuple[int, int]:
     if micros >= 1_000_000:
         whole, micros = whole + 1, 0
     return whole, micros
+
+
+SECONDS_PER_DAY: Final = 86_400
+FLOAT32_EXACT: Final = 2**24
+"""Integers below this survive a float32 unchanged (24-bit mantissa)."""
+
+
+def day_time(seconds: float) -> tuple[int, int, int]:
+    """A time as (day, second of the day 0..86399, microsecond 0..999999).
+
+    The form every OSC time we send takes. Each part is an integer below 2**24, so a
+    receiver that turns every number into a float32 (Pure Data, TouchDesigner) keeps it
+    exactly, where one int32 of Unix seconds (1796284995) arrives as 1.79629e+09. The
+    day is counted from the clock's origin: 1970-01-01 UTC for Unix time (so the second
+    of the day is UTC time of day), the LSL clock's own origin for LSL time.
+    ``day * 86400 + second + microsecond / 1e6`` is the time again.
+    """
+    whole, micros = split_time(seconds)
+    day, second = divmod(whole, SECONDS_PER_DAY)
+    return day, second, micros

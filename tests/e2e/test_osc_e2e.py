@@ -12,7 +12,9 @@ arrival counts over several seconds are checked with wide tolerances only.
 from __future__ import annotations
 
 import logging
+import re
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -20,7 +22,13 @@ import numpy as np
 import pylsl
 import pytest
 from bridge_harness import BridgeThread, settings_for
-from osc_receivers import OscDump, PythonOscReceiver, Received, free_udp_port
+from osc_receivers import (
+    OscDump,
+    PythonOscReceiver,
+    Received,
+    free_udp_port,
+    receiver_path,
+)
 
 from bridge.outputs.osc import ACTION_REFRESH_SECONDS
 from bridge.simulator import SimulatorConfig, SimulatorThread
@@ -47,13 +55,13 @@ def sim(headset_id: str, dialect: str) -> Iterator[SimulatorThread]:
 
 
 def sample_rate(messages: list[Received]) -> tuple[float, float]:
-    """(rate, completeness) on the sample clock: the first two int args are the time.
+    """(rate, completeness) on the sample clock: the first three int args are the time.
 
     The rate is 1 / the median interval, so a datagram the receiver's buffer dropped on a
     loaded machine (UDP) does not bend it; completeness is messages received / messages
     the time span implies.
     """
-    times = np.array([m.args[0] + m.args[1] / 1e6 for m in messages])
+    times = np.array([m.args[0] * 86400 + m.args[1] + m.args[2] / 1e6 for m in messages])
     intervals = np.diff(times)
     assert np.all(intervals > 0)
     rate = 1.0 / float(np.median(intervals))
@@ -116,23 +124,25 @@ def test_every_stream_arrives_with_its_shape_and_rate(
     # address, 0 on every other action's.
     name, power = receiver.of("/emotiv/com/action")[-1].args
     held = {m.address.rsplit("/", 1)[1]: m.args for m in receiver.snapshot()
-            if m.address.startswith("/emotiv/com/") and m.address != "/emotiv/com/action"}
+            if m.address.startswith("/emotiv/com/")
+            and m.address not in ("/emotiv/com/action", "/emotiv/com/labels")}
     assert len(held) >= 10 and held[name] == (power,)
     assert all(args == (0.0,) for action, args in held.items() if action != name)
     # Status once a second, flowing.
     statuses = [m for m in receiver.of("/emotiv/status") if start <= m.at < end]
     assert 3 <= len(statuses) <= 9 and all(m.args == (1,) for m in statuses)
-    # Values: EEG around Emotiv's ~4200 uV offset (args: s, us, COUNTER, INTERPOLATED, AF3...).
+    # Values: EEG around Emotiv's ~4200 uV offset (args: day, s, us, COUNTER, INTERPOLATED,
+    # AF3...).
     eeg = receiver.of("/emotiv/eeg")[-1].args
-    assert 3000 < eeg[4] < 5500
+    assert 3000 < eeg[5] < 5500
     # liblo's oscdump decodes the same stream with our tags.
     line = dump.of("/emotiv/eeg")[-1]
-    assert line.tags == "ii" + "f" * (len(eeg) - 2)
+    assert line.tags == "iii" + "f" * (len(eeg) - 3)
     assert dump.of("/emotiv/com/push")[-1].tags == "f"
     assert dump.of("/emotiv/com/action")[-1].tags == "sf"
     assert dump.of("/emotiv/fac/eye/action")[-1].tags == "sf"
     assert dump.of("/emotiv/status")[-1].tags == "i"
-    assert dump.of("/emotiv/met")[-1].tags.startswith("iif")
+    assert dump.of("/emotiv/met")[-1].tags.startswith("iiif")
     assert abs(len(dump.of("/emotiv/eeg")) - len(receiver.of("/emotiv/eeg"))) <= 10
     assert not dump.errors
 
@@ -231,3 +241,71 @@ def test_several_headsets_get_their_own_addresses(unique_id: str, dialect: str) 
     insight_pow = receiver.of(f"/emotiv/{ids[1]}/pow")[-1]
     epocx_pow = receiver.of(f"/emotiv/{ids[0]}/pow")[-1]
     assert len(insight_pow.args) == 5 * 5 and len(epocx_pow.args) == 14 * 5
+
+
+def test_labels_electrodes_bands_and_a_request_from_oscsend(
+    sim: SimulatorThread, headset_id: str
+) -> None:
+    """The bridge against the simulator: every vector's names arrive on start, liblo's
+    ``oscsend`` asks for them again, and the electrode and band addresses carry what the
+    labels say (oscdump reads the same)."""
+    oscsend = receiver_path("oscsend", "liblo-tools")
+    request_port = free_udp_port()
+    with PythonOscReceiver() as receiver, OscDump() as dump:
+        settings = settings_for(
+            sim,
+            cortex__streams="eeg,pow,met",
+            osc__enabled="true",
+            osc__targets=f"127.0.0.1:{receiver.port},127.0.0.1:{dump.port}",
+            osc__listen=f"127.0.0.1:{request_port}",
+        )
+        with BridgeThread(settings) as bridge:
+            bridge.wait_streaming()
+            receiver.wait_for(lambda m: m.address == "/emotiv/pow/alpha", timeout=15)
+            before = len(receiver.of("/emotiv/eeg/labels"))
+            subprocess.run([oscsend, "127.0.0.1", str(request_port), "/emotiv/labels/request"],
+                           check=True, timeout=10)
+            receiver.wait_for(lambda m: len(receiver.of("/emotiv/eeg/labels")) > before)
+        assert bridge.error is None
+    eeg_labels = receiver.of("/emotiv/eeg/labels")[-1].args
+    electrodes = receiver.of("/emotiv/eeg/electrodes/labels")[-1].args
+    assert eeg_labels[:2] == ("COUNTER", "INTERPOLATED") and "RAW_CQ" in eeg_labels
+    assert electrodes == tuple(a for a in eeg_labels if a in electrodes) and len(electrodes) == 14
+    assert not {"COUNTER", "INTERPOLATED", "RAW_CQ", "MARKER_HARDWARE"} & set(electrodes)
+    full = receiver.of("/emotiv/eeg")[-1].args
+    assert len(full) == len(eeg_labels)
+    assert all(len(m.args) == 14 for m in receiver.of("/emotiv/eeg/electrodes"))
+    assert all(3000 < v < 5500 for v in receiver.of("/emotiv/eeg/electrodes")[-1].args)
+    met_labels = receiver.of("/emotiv/met/labels")[-1].args
+    assert "int" in met_labels and len(receiver.of("/emotiv/met")[-1].args) == len(met_labels)
+    pow_labels = receiver.of("/emotiv/pow/labels")[-1].args
+    assert len(pow_labels) == 70 and pow_labels[1] == "AF3/alpha"
+    for band in ("theta", "alpha", "betaL", "betaH", "gamma"):
+        assert receiver.of(f"/emotiv/pow/{band}")
+    assert dump.of("/emotiv/met/labels")[-1].tags == "s" * len(
+        receiver.of("/emotiv/met/labels")[-1].args)
+    assert not dump.errors
+
+
+def test_emotivbci_preset_end_to_end(sim: SimulatorThread) -> None:
+    """Only EmotivBCI's addresses leave the bridge, with EmotivBCI's tags (oscdump)."""
+    with OscDump() as dump:
+        settings = settings_for(
+            sim,
+            osc__enabled="true",
+            osc__targets=f"127.0.0.1:{dump.port}",
+            osc__preset="emotivbci",
+        )
+        with BridgeThread(settings) as bridge:
+            bridge.wait_streaming()
+            deadline = time.monotonic() + 15
+            while not (dump.of("/met/att") and dump.of("/fac/lAct/smile")
+                       and dump.of("/com/push")):
+                assert time.monotonic() < deadline, sorted(dump.counts())
+                time.sleep(0.1)
+        assert bridge.error is None
+    addresses = set(dump.counts()) - {"/cortex_bridge_test/probe"}
+    allowed = re.compile(r"^/(com/\w+|fac/(eyeAct|uAct|lAct)/\w+|met/(att|int|rel|str|exc|eng))$")
+    assert addresses and all(allowed.match(a) for a in addresses), sorted(addresses)
+    assert all(line.tags == "f" for a in addresses for line in dump.of(a))
+    assert not dump.errors

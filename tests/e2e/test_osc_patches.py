@@ -3,6 +3,7 @@ Max (JSON structure: objects, routes, connections)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
@@ -38,7 +39,10 @@ def test_pd_patch_structure() -> None:
     assert "oscparse" in objects and "list trim" in objects
     assert "route emotiv" in objects
     assert "route met pow com fac status" in objects
-    assert objects.count("symbolatom") == 4 and objects.count("floatatom") == 4
+    assert objects.count("symbolatom") == 4 and objects.count("floatatom") == 4 + 5
+    # The labels and band averages are routed; on load the patch asks for the labels.
+    assert "route labels" in objects and "route labels theta alpha betaL betaH gamma" in objects
+    assert "oscformat emotiv labels request" in objects and "netsend -u -b" in objects
     for record in connects:
         src, outlet, dst, inlet = map(int, record[2:6])
         assert 0 <= src < len(boxes) and 0 <= dst < len(boxes), record
@@ -86,6 +90,49 @@ def test_pd_patch_runs_headless_and_decodes_our_messages(tmp_path: Path) -> None
     assert "couldn't create" not in output and "error" not in output.lower(), output
 
 
+def test_pd_patch_asks_for_labels_and_shows_them(tmp_path: Path) -> None:
+    """Pd opens the patch, its loadbang sends /emotiv/labels/request to the bridge's
+    request port, the bridge answers with the labels, and Pd decodes the metric names."""
+    pd = receiver_path("pd", "puredata-core")
+    port, request_port = free_udp_port(), free_udp_port()
+    patch = tmp_path / "bridge.pd"
+    patch.write_text(
+        PD_PATCH.read_text(encoding="utf-8").replace("-b 9000", f"-b {port}")
+        .replace("127.0.0.1 7403", f"127.0.0.1 {request_port}"),
+        encoding="utf-8",
+    )
+    headset = HeadsetInfo("EPOCX-1", "EPOCX")
+    plan = build_plan("met", ["attention.isActive", "attention", "eng.isActive", "eng"], headset)
+
+    async def run() -> int:
+        out = OscOutput(OscSettings(enabled=True, targets=(f"127.0.0.1:{port}",),
+                                    listen=f"127.0.0.1:{request_port}"), multi_headset=False)
+        out.open()
+        try:
+            out.sinks_for(plan, headset)  # labels now: Pd is not listening yet
+            proc = await asyncio.create_subprocess_exec(
+                pd, "-nogui", "-noaudio", "-nomidi", "-stderr", "-open", str(patch),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            try:
+                for _ in range(100):
+                    await asyncio.sleep(0.1)
+                    if out.requests:
+                        break
+                await asyncio.sleep(0.5)
+            finally:
+                proc.terminate()
+                output, _ = await proc.communicate()
+            text = output.decode()
+            assert "cortex-bridge-met-labels: attention.isActive attention eng.isActive eng" \
+                in text, text
+            assert "couldn't create" not in text and "error" not in text.lower(), text
+            return out.requests
+        finally:
+            out.close()
+
+    assert asyncio.run(run()) >= 1
+
+
 def _boxes(patcher: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {b["box"]["id"]: b["box"] for b in patcher["boxes"]}
 
@@ -115,4 +162,15 @@ def test_max_patch_structure() -> None:
     for outlet in range(len(selectors)):
         assert (route_id, outlet) in wired, selectors[outlet]
     displays = {b["maxclass"] for b in boxes.values()}
-    assert {"message", "number"} <= displays
+    assert {"message", "number", "flonum"} <= displays
+    # The labels and band averages are routed, and the patch asks for the labels on load.
+    assert {"/emotiv/met/labels", "/emotiv/pow/alpha", "/emotiv/eeg/electrodes/labels"} <= set(
+        selectors
+    )
+    texts_all = {box.get("text", "") for box in boxes.values()}
+    assert "udpsend 127.0.0.1 7403" in texts_all and "/emotiv/labels/request" in texts_all
+    ids = {b.get("text", ""): i for i, b in boxes.items()}
+    lines = {(tuple(ln["patchline"]["source"]), tuple(ln["patchline"]["destination"]))
+             for ln in patcher["lines"]}
+    assert ((ids["loadbang"], 0), (ids["/emotiv/labels/request"], 0)) in lines
+    assert ((ids["/emotiv/labels/request"], 0), (ids["udpsend 127.0.0.1 7403"], 0)) in lines

@@ -30,6 +30,7 @@ PURE = (
     "bridge.outputs.osc_codec",
     "bridge.outputs.osc_layout",
     "bridge.status.events",
+    "bridge.outputs.osc_presets",
     "bridge.sources.emogg.protocol",
     "bridge.simulator.model",
     "bridge.simulator.service",

@@ -147,7 +147,11 @@ def test_split_layout_addresses_come_from_the_labels(receiver: PythonOscReceiver
     assert "/emotiv/pow/AF3/theta" in got
     for i, label in enumerate(plan.labels):
         assert got[f"/emotiv/pow/{label}"] == (float(i),)
-    assert len(got) == len(plan.labels)
+    # ... and the band averages (band k of electrode e is channel 5e + k); no labels,
+    # which only name the arguments of vector addresses.
+    for k, band in enumerate(("theta", "alpha", "betaL", "betaH", "gamma")):
+        assert got[f"/emotiv/pow/{band}"] == (f32(sum(5 * e + k for e in range(14)) / 14),)
+    assert len(got) == len(plan.labels) + 5
 
 
 def test_com_and_fac_per_action_numbers_and_names(receiver: PythonOscReceiver) -> None:
@@ -200,7 +204,8 @@ def test_per_action_numbers_go_out_on_change_and_all_once_a_second(raw: RawRecei
             raw.wait_for(lambda m, n=n: raw.counts().get("/emotiv/com/action", 0) >= n)
             time.sleep(0.05)  # the per-action numbers were sent before the action name
             per_action = sum(c for a, c in raw.counts().items()
-                             if a.startswith("/emotiv/com/") and a != "/emotiv/com/action")
+                             if a.startswith("/emotiv/com/")
+                             and a not in ("/emotiv/com/action", "/emotiv/com/labels"))
             assert per_action == sum(step[3] for step in steps[:n]), steps[n - 1]
     finally:
         out.close()
@@ -224,14 +229,16 @@ def test_split_layout_does_not_repeat_action_addresses(raw: RawReceiver) -> None
     assert counts["/emotiv/com/push"] == 1 and "/emotiv/com" not in counts
 
 
-def test_timestamps_are_two_ints(raw: RawReceiver) -> None:
+def test_timestamps_are_three_ints_that_survive_float32(raw: RawReceiver) -> None:
+    """Day, second of the day, microsecond: each below 2**24, so a receiver that keeps
+    only float32 (Pd, TouchDesigner) gets them exactly."""
     out = make_output(raw.port, timestamps="lsl", layouts={"met": "split"})
     out.open()
     try:
         eeg, met = plan_for("eeg"), plan_for("met")
         (eeg_sink,) = out.sinks_for(eeg, EPOCX)
         (met_sink,) = out.sinks_for(met, EPOCX)
-        eeg_sink(eeg_sample(eeg, 1), 12345.678901)
+        eeg_sink(eeg_sample(eeg, 1), 1796284995.678901)
         met_sink([0.5] * len(met.labels), 12345.25)
         out.send_marker(EPOCX.id, "go", 7, 12345.5)
         raw.wait_for(lambda m: m.address == "/emotiv/marker")
@@ -239,12 +246,18 @@ def test_timestamps_are_two_ints(raw: RawReceiver) -> None:
         out.close()
     by_address = {OscMessage(d).address: d for d in raw.datagrams}
     eeg_dgram = by_address["/emotiv/eeg"]
-    assert tags_of(eeg_dgram) == ",ii" + "f" * len(eeg.labels)
-    assert OscMessage(eeg_dgram).params[:2] == [12345, 678901]
-    assert tags_of(by_address["/emotiv/met/time"]) == ",ii"
-    assert OscMessage(by_address["/emotiv/met/time"]).params == [12345, 250000]
-    assert tags_of(by_address["/emotiv/marker"]) == ",siii"
-    assert OscMessage(by_address["/emotiv/marker"]).params == ["go", 7, 12345, 500000]
+    assert tags_of(eeg_dgram) == ",iii" + "f" * len(eeg.labels)
+    day, second, micro = OscMessage(eeg_dgram).params[:3]
+    assert (day, second, micro) == (20790, 1796284995 - 20790 * 86400, 678901)
+    assert all(f32(v) == v for v in (day, second, micro))  # exact as float32 too
+    assert day * 86400 + second + micro / 1e6 == pytest.approx(1796284995.678901, abs=1e-6)
+    assert tags_of(by_address["/emotiv/met/time"]) == ",iii"
+    assert OscMessage(by_address["/emotiv/met/time"]).params == [0, 12345, 250000]
+    assert tags_of(by_address["/emotiv/marker"]) == ",siiii"
+    assert OscMessage(by_address["/emotiv/marker"]).params == ["go", 7, 0, 12345, 500000]
+    # The labels name the time arguments too, so names and arguments line up.
+    labels = OscMessage(by_address["/emotiv/eeg/labels"]).params
+    assert labels == ["time/day", "time/second", "time/microsecond", *eeg.labels]
 
 
 def test_epoch_timestamps_use_the_wall_clock_mapping(raw: RawReceiver) -> None:
@@ -260,8 +273,8 @@ def test_epoch_timestamps_use_the_wall_clock_mapping(raw: RawReceiver) -> None:
         (message,) = [raw.wait_for(lambda m: m.address == "/emotiv/met")]
     finally:
         out.close()
-    seconds, micros = message.args[:2]
-    assert abs(seconds + micros / 1e6 - now_epoch) < 0.05
+    day, seconds, micros = message.args[:3]
+    assert abs(day * 86400 + seconds + micros / 1e6 - now_epoch) < 0.05
 
 
 # --------------------------------------------------------------------- bundles and sizes
@@ -310,7 +323,7 @@ def test_32_channel_flex_fits_one_datagram_per_stream(raw: RawReceiver) -> None:
             sink([1.0] * len(plan.labels), 1.0)
             address = f"/emotiv/{FLEX.id}/{stream}"
             message = raw.wait_for(lambda m, a=address: m.address == a)
-            assert len(message.args) == 2 + len(plan.labels)
+            assert len(message.args) == 3 + len(plan.labels)
             sizes[stream] = len(plan.labels)
     finally:
         out.close()
@@ -328,18 +341,32 @@ def test_oversized_vector_is_split_into_parts(raw: RawReceiver) -> None:
         sample = [float(i) for i in range(len(plan.labels))]
         sink(sample, 7.5)
         deadline = time.monotonic() + 5
-        while sum(len(m.args) - 2 for m in raw.snapshot()) < len(sample):
+        data = [m for m in raw.snapshot() if "labels" not in m.address]
+        while sum(len(m.args) - 3 for m in data) < len(sample):
             assert time.monotonic() < deadline, raw.counts()
             time.sleep(0.02)
+            data = [m for m in raw.snapshot() if "labels" not in m.address]
     finally:
         out.close()
     assert all(len(d) <= MAX_DATAGRAM for d in raw.datagrams)
-    parts = sorted(raw.snapshot(), key=lambda m: int(m.address.rsplit("/", 1)[1]))
+    parts = sorted(data, key=lambda m: int(m.address.rsplit("/", 1)[1]))
     assert [m.address for m in parts] == [f"/emotiv/eeg/{k}" for k in range(len(parts))]
     assert len(parts) >= 2
-    joined = [v for m in parts for v in m.args[2:]]
+    joined = [v for m in parts for v in m.args[3:]]
     assert joined == sample
-    assert all(m.args[:2] == (7, 500000) for m in parts)
+    assert all(m.args[:3] == (0, 7, 500000) for m in parts)
+    # Each part's names at <part>/labels (split further when they do not fit), in order.
+    start = 0
+    for k, part in enumerate(parts):
+        whole = f"/emotiv/eeg/{k}/labels"
+        mine = [m for m in raw.snapshot() if m.address == whole
+                or m.address.startswith(whole + "/")]
+        mine.sort(key=lambda m: int(m.address.rsplit("/", 1)[1]) if m.address != whole else 0)
+        count = len(part.args) - 3
+        names = [n for m in mine for n in m.args]
+        assert names == ["time/day", "time/second", "time/microsecond",
+                         *plan.labels[start:start + count]]
+        start += count
 
 
 # --------------------------------------------------------------------- rate caps
@@ -418,9 +445,9 @@ def test_status_and_marker_addresses_are_headset_qualified(raw: RawReceiver) -> 
     raw.wait_for(lambda m: m.address == f"{base}/status" and len(raw.of(f"{base}/status")) >= 4)
     assert [m.args for m in raw.of(f"{base}/status")] == [(0,), (1,), (0,), (0,)]
     first, second, third = raw.of(f"{base}/marker")
-    assert first.args == ("stimulus onset", 42, 77, 1)
+    assert first.args == ("stimulus onset", 42, 0, 77, 1)
     assert second.args[0] == "big" and second.args[1] == float(2**40)
-    assert third.args == ("text", "7b", 77, 0)
+    assert third.args == ("text", "7b", 0, 77, 0)
 
 
 # --------------------------------------------------------------------- targets and failures
