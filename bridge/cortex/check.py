@@ -277,8 +277,10 @@ def _outlet(
 
 
 def _shorten(addresses: Sequence[str], most: int = 6) -> str:
-    shown = ", ".join(addresses[:most])
-    return shown + (f" ... ({len(addresses)} addresses)" if len(addresses) > most else "")
+    """The first few addresses, the ``action`` ones always, and how many there are."""
+    kept = [*addresses[:most], *(a for a in addresses[most:] if a.endswith("/action"))]
+    shown = ", ".join(kept)
+    return shown + (f" ... ({len(addresses)} addresses)" if len(kept) < len(addresses) else "")
 
 
 def _other_outputs(settings: Settings, report: Report) -> None:
