@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from bridge.cortex.api import CortexApi, token_expiry
-from bridge.cortex.protocol import TOKEN_ERRORS, CortexError, CortexWarning, ErrorCode
+from bridge.cortex.errors import Action, error_rule
+from bridge.cortex.protocol import CortexError, CortexWarning, ErrorCode
 from bridge.errors import AuthError, BridgeError
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,8 @@ class Authorizer:
         try:
             return await call()
         except CortexError as exc:
-            if exc.code not in TOKEN_ERRORS:
+            # The table's REAUTHORIZE rows (cortex/errors.py), not a list of our own.
+            if error_rule(exc.code, exc.method).action is not Action.REAUTHORIZE:
                 raise
             log.warning("Cortex token refused (%s); authorizing again", exc.code)
             self.token = None
