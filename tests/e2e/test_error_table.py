@@ -209,6 +209,23 @@ def drive_no_clock_sync(rig: Rig, rule: ErrorRule) -> None:
     assert any("no syncWithHeadsetClock" in m for m in rig.lines_since(start))
 
 
+def drive_connect_refused(rig: Rig, rule: ErrorRule) -> None:
+    """``controlDevice connect`` refused while the headset is only discovered: its
+    session starts again after the headset's backoff, and streams once it is there."""
+    listed = rig.replay.server.transcript.answers["queryHeadsets"][-1].answer["result"]
+    discovered = [{**h, "status": "discovered"} if h["id"] == WIRELESS else h for h in listed]
+    subs = rig.count("subscribe")
+    connects = len([r for r in rig.replay.requests("controlDevice")
+                    if r.params.get("command") == "connect"])  # fmt: skip
+    rig.replay.inject("controlDevice", error(rule))
+    rig.replay.inject("queryHeadsets", {"result": discovered}, times=3)
+    rig.until(lambda: len([r for r in rig.replay.requests("controlDevice")
+                           if r.params.get("command") == "connect"]) > connects,
+              "asked to connect")  # fmt: skip
+    rig.until(lambda: rig.count("subscribe") > subs and rig.cortex.streaming.is_set(),
+              "streaming again", 15.0)  # fmt: skip
+
+
 CONNECT_ACTIONS = {Action.RETRY, Action.RESTART_SESSION, Action.DEGRADE, Action.DROP_STREAM,
                    Action.IGNORE}  # fmt: skip
 # (method, action) -> driver; method "" is a general row (the code, whatever the method).
@@ -222,10 +239,10 @@ DRIVERS: dict[tuple[str, Action], Callable[[Rig, ErrorRule], None]] = {
     ("subscribe", Action.DROP_STREAM): drive_stream_dropped,
     ("getCortexInfo", Action.DEGRADE): drive_dialect_probe,
     ("syncWithHeadsetClock", Action.DEGRADE): drive_no_clock_sync,
+    ("controlDevice", Action.RETRY): drive_connect_refused,
 }
 # Rows driven by other tests (named), not by the shared replay run.
 DRIVEN_ELSEWHERE: dict[tuple[str, int], str] = {
-    ("controlDevice", -32004): "not yet driven (issue 15: needs a discovered headset)",
     ("injectMarker", -32602): "not yet driven (issue 15: markers)",
     ("injectMarker", -32018): "not yet driven (issue 15: markers)",
     ("injectMarker", -32115): "not yet driven (issue 15: markers)",
