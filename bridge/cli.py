@@ -151,7 +151,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     settings = _settings_for(args)
-    return _finish(_load("bridge.cortex.check", "check", "check")(settings))
+    check = _load("bridge.cortex.check", "check", "check")
+    return _finish(check(settings, activate=True) if args.activate else check(settings))
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -277,6 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="validate the config, connect once and report what would be bridged"
     )
     _add_config(check)
+    check.add_argument(
+        "--activate", action="store_true",
+        help="open an activated session, as run does (it may count against the licence); "
+             "without it check opens an unactivated one",
+    )
     check.set_defaults(handler=_cmd_check)
 
     listing = commands.add_parser(

@@ -30,6 +30,10 @@ How a transcript is replayed:
   has nothing to do with the bridge. Values are sent verbatim.
 - Methods the transcript lacks get :data:`DEFAULTS`: each answer is a documented
   example's shape (cited there), filled from the replay's state.
+- A test can put answers in front of the transcript's (:meth:`ReplayServer.inject`: the
+  next request of a method answers a given error) and send warnings to every connection
+  (:meth:`ReplayServer.broadcast`): how every row of the bridge's error/warning table is
+  driven (``tests/e2e/test_error_table.py``).
 - ``createSession`` on a headset whose ``connectedBy`` is ``"usb cable"``: the docs say
   only that Cortex cannot open such a session, not how it refuses; the server answers
   :data:`USB_REFUSAL`, its own stand-in (the observed -32004 "headset not available").
@@ -261,6 +265,10 @@ class ReplayServer:
         self._reverse_pattern = _pattern(list(self._reverse_map))
         self._opening_sent = False
         self._started_at = time.monotonic()
+        # Answers a test puts in front of the transcript's: method -> answers, each used
+        # once (see inject); and the open connections (see broadcast).
+        self.injected: dict[str, list[JsonObject]] = {}
+        self.live: set[_Connection] = set()
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -278,6 +286,26 @@ class ReplayServer:
     def state(self) -> dict[str, Any]:
         return {"connections": self.connections, "requests": len(self.requests)}
 
+    def inject(self, method: str, answer: JsonObject, times: int = 1) -> None:
+        """Answer the next ``times`` requests of ``method`` with ``answer`` (``{"error":
+        {"code", "message"}}`` or ``{"result": ...}``) instead of the transcript's: how a
+        test drives a documented error the transcript does not show."""
+        self.injected.setdefault(method, []).extend(copy.deepcopy(answer) for _ in range(times))
+
+    async def broadcast(self, message: JsonObject) -> None:
+        """Send ``message`` (a warning) to every open connection, with the transcript's
+        session ids mapped to each connection's current session."""
+        for conn in list(self.live):
+            with contextlib.suppress(ConnectionClosed):
+                await conn.send(self.outgoing(message, conn._session_map(None)))
+
+    def current_session(self) -> str | None:
+        """The newest live session id of the newest connection (for warnings 0/1)."""
+        for conn in sorted(self.live, key=lambda c: -c.number):
+            if conn.sessions:
+                return list(conn.sessions)[-1]
+        return None
+
     @property
     def ca_file(self) -> str | None:
         return str(self.tls.ca_pem) if self.tls is not None else None
@@ -291,11 +319,13 @@ class ReplayServer:
     async def _handle(self, ws: ServerConnection) -> None:
         self.connections += 1
         conn = _Connection(self, ws, self.connections)
+        self.live.add(conn)
         try:
             await conn.run()
         except ConnectionClosed:
             pass
         finally:
+            self.live.discard(conn)
             conn.close()
 
     # ------------------------------------------------------------------ helpers
@@ -363,6 +393,13 @@ class _Connection:
 
     async def _answer(self, rid: Any, method: str, params: JsonObject) -> None:
         session = self.sessions.get(params.get("session", "")) if params.get("session") else None
+        injected = self.server.injected.get(method)
+        if injected:
+            answer = injected.pop(0)
+            answer["id"] = rid
+            answer.setdefault("jsonrpc", "2.0")
+            await self.send(self.server.outgoing(answer, self._session_map(session)))
+            return
         entry = self._pick(method, params)
         follow: list[JsonObject] = []
         if method == "createSession":
@@ -672,6 +709,12 @@ class ReplayThread(BackgroundServer[ReplayServer]):
 
     def methods(self) -> list[str]:
         return [r.method for r in self.requests()]
+
+    def inject(self, method: str, answer: JsonObject, times: int = 1) -> None:
+        self.call(lambda server: server.inject(method, answer, times))
+
+    def broadcast(self, message: JsonObject) -> None:
+        self.call(lambda server: server.broadcast(message))
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Poll ``predicate`` (a test-thread condition on the server) until true."""

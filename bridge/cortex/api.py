@@ -75,6 +75,7 @@ class CortexApi:
         self._conn = conn
         self.token: str | None = None
         self.authorize_warning: dict[str, Any] | None = None
+        self.dialect_note = ""  # what dialect detection found, and from what (check says it)
 
     def _token(self) -> str:
         if self.token is None:

@@ -15,8 +15,9 @@ which dialect they talk to:
   the numeric ``IEE_MARKER`` column -> a v2 ``MARKERS`` list of marker objects, sys
   detection names ``"Mental Command"`` -> ``"mentalCommand"``.
 
-:func:`open_api` picks the dialect (``auto``: ``getCortexInfo`` answered -> v2,
--32601 -> v1) and returns the matching API.
+:func:`open_api` picks the dialect (``auto``: :func:`find_dialect` probes
+``getCortexInfo``, then ``hasAccessRight`` and ``getUserLogin`` when the first answer
+does not settle it, and says what it found) and returns the matching API.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from bridge.clock import (
@@ -326,17 +328,112 @@ class CortexApiV1(CortexApi):
         return {"marker": marker, "recordId": "", "sessionId": session}
 
 
-async def detect_dialect(conn: Requester) -> Literal["v2", "v1"]:
-    """``getCortexInfo`` is Cortex 2's documented smoke test and every 2.x answers it;
-    Cortex 1.x has no such method and says -32601 (method not found). Any other error
-    (a v2 Cortex in trouble) is raised."""
+# The probes, in order, and what each can tell: getCortexInfo is Cortex 2's documented
+# smoke test (1.x has none); hasAccessRight exists only since Cortex 2 (1.x has no
+# application approval); getUserLogin exists in both and answers user names (strings) in
+# 1.x, user objects in 2.x. A method "exists" when it answers anything but -32601.
+PROBES: tuple[str, ...] = ("getCortexInfo", "hasAccessRight", "getUserLogin")
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One probe's answer: a result, or an error code."""
+
+    method: str
+    result: Any = None
+    error: int | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.error != ErrorCode.METHOD_NOT_FOUND
+
+    def describe(self) -> str:
+        if self.error is None:
+            return f"{self.method} answered"
+        if not self.exists:
+            return f"{self.method} does not exist"
+        return f"{self.method} exists (error {self.error})"
+
+
+@dataclass(frozen=True, slots=True)
+class DialectFinding:
+    """The dialect and the evidence for it, in one line (logged, and printed by check)."""
+
+    dialect: Literal["v2", "v1"]
+    evidence: str
+    sure: bool = True
+
+    def text(self) -> str:
+        speaks = "Cortex 2+ (v2)" if self.dialect == "v2" else "Cortex 1.x (v1)"
+        guess = "" if self.sure else "; not sure: set cortex.dialect if this is wrong"
+        return f"{speaks}: {self.evidence}{guess}"
+
+
+def _user_login_dialect(probe: Probe) -> Literal["v2", "v1"] | None:
+    """getUserLogin's shape: 1.x lists user names, 2.x user objects; empty says nothing."""
+    if probe.error is not None or not isinstance(probe.result, list) or not probe.result:
+        return None
+    if all(isinstance(u, str) for u in probe.result):
+        return "v1"
+    if all(isinstance(u, dict) for u in probe.result):
+        return "v2"
+    return None
+
+
+def decide_dialect(probes: Sequence[Probe]) -> DialectFinding | None:
+    """The dialect from the probes so far, or None when the next probe is needed. Pure.
+
+    getCortexInfo answering settles it (v2). Otherwise hasAccessRight decides whether
+    the Cortex 2 methods are there, and with getCortexInfo's answer agreeing (both absent,
+    or both present) that is sure; when they disagree, getUserLogin's shape decides, and
+    without it the bridge goes by hasAccessRight, saying it is not sure."""
+    seen = {p.method: p for p in probes}
+    info = seen.get("getCortexInfo")
+    if info is None:
+        return None
+    if info.error is None:
+        version = info.result.get("version") if isinstance(info.result, dict) else None
+        return DialectFinding("v2", "getCortexInfo answered" + (
+            f" (version {version})" if version else ""))
+    access = seen.get("hasAccessRight")
+    if access is None:
+        return None
+    evidence = f"{info.describe()}, {access.describe()}"
+    if info.exists == access.exists:
+        return DialectFinding("v2" if access.exists else "v1", evidence)
+    login = seen.get("getUserLogin")
+    if login is None:
+        return None
+    by_login = _user_login_dialect(login)
+    if by_login is not None:
+        shape = "user names" if by_login == "v1" else "user objects"
+        return DialectFinding(by_login, f"{evidence}; getUserLogin lists {shape}")
+    return DialectFinding("v2" if access.exists else "v1", evidence, sure=False)
+
+
+async def probe(conn: Requester, method: str) -> Probe:
+    """Ask ``method`` without parameters; an error answer is an answer too."""
     try:
-        await conn.request("getCortexInfo")
+        return Probe(method, result=await conn.request(method))
     except CortexError as exc:
-        if exc.code == ErrorCode.METHOD_NOT_FOUND:
-            return "v1"
-        raise
-    return "v2"
+        return Probe(method, error=exc.code)
+
+
+async def find_dialect(conn: Requester) -> DialectFinding:
+    """Probe until :func:`decide_dialect` knows: one request for any Cortex 2 that has
+    getCortexInfo, two or three otherwise. A lost connection or a timeout is raised."""
+    probes: list[Probe] = []
+    for method in PROBES:
+        probes.append(await probe(conn, method))
+        found = decide_dialect(probes)
+        if found is not None:
+            return found
+    raise AssertionError("decide_dialect decides with every probe")  # pragma: no cover
+
+
+async def detect_dialect(conn: Requester) -> Literal["v2", "v1"]:
+    """The dialect ``conn`` speaks (:func:`find_dialect` for the evidence)."""
+    return (await find_dialect(conn)).dialect
 
 
 async def open_api(
@@ -351,13 +448,23 @@ async def open_api(
     For 1.x the frame normaliser is put in front of the connection's data handler
     (``filter_data``, :meth:`CortexConnection.filter_data` by default when ``conn`` has
     it)."""
-    chosen = await detect_dialect(conn) if dialect == "auto" else dialect
+    if dialect == "auto":
+        finding = await find_dialect(conn)
+        log.log(logging.INFO if finding.sure else logging.WARNING, "Cortex dialect: %s",
+                finding.text())
+        chosen, note = finding.dialect, finding.text()
+    else:
+        chosen, note = dialect, f"cortex.dialect = {dialect!r} (not probed)"
     if chosen == "v2":
-        return CortexApi(conn)
+        api = CortexApi(conn)
+        api.dialect_note = note
+        return api
     log.info("speaking the Cortex 1.x API")
     frames = V1Frames(OriginEstimator(latency=v1_latency))
     hook = filter_data if filter_data is not None else getattr(conn, "filter_data", None)
     if hook is None:
         raise TypeError("a Cortex 1.x connection needs a data filter hook")
     hook(frames.wrap)
-    return CortexApiV1(conn, frames)
+    v1 = CortexApiV1(conn, frames)
+    v1.dialect_note = note
+    return v1

@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from bridge.cortex.api import CortexApi, token_expiry
-from bridge.cortex.protocol import TOKEN_ERRORS, CortexError, CortexWarning, ErrorCode
+from bridge.cortex.errors import Action, error_rule
+from bridge.cortex.protocol import CortexError, CortexWarning, ErrorCode
 from bridge.errors import AuthError, BridgeError
 
 log = logging.getLogger(__name__)
@@ -70,12 +71,18 @@ class Authorizer:
     ) -> None:
         """Return once the user has approved this application; ``on_pending`` is called
         once, with Cortex's message, when the approval must be waited for. Without
-        ``wait``, a missing approval raises :class:`AccessPending` instead."""
+        ``wait``, access is requested (the Launcher prompts the user) and a missing
+        approval raises :class:`AccessPending` instead of being waited for."""
         try:
             if not wait:
+                # Asked once all the same, so that EMOTIV Launcher shows its prompt
+                # (``check``: the user approves, then runs it again).
                 state = await api.has_access_right(self.client_id, self._secret)
                 if not state.granted:
-                    raise AccessPending(state.message or "access not granted yet")
+                    asked = await api.request_access(self.client_id, self._secret)
+                    if asked.granted:
+                        return
+                    raise AccessPending(asked.message or state.message or "access not granted yet")
                 return
             await self._wait_for_access(api, on_pending)
         except CortexError as exc:
@@ -137,7 +144,8 @@ class Authorizer:
         try:
             return await call()
         except CortexError as exc:
-            if exc.code not in TOKEN_ERRORS:
+            # The table's REAUTHORIZE rows (cortex/errors.py), not a list of our own.
+            if error_rule(exc.code, exc.method).action is not Action.REAUTHORIZE:
                 raise
             log.warning("Cortex token refused (%s); authorizing again", exc.code)
             self.token = None

@@ -29,7 +29,7 @@ from bridge.clock import (
 from bridge.config import Settings
 from bridge.cortex.api import CortexApi, ShapeError, Subscription
 from bridge.cortex.auth import Authorizer
-from bridge.cortex.errors import error_rule, escalate
+from bridge.cortex.errors import Action, error_rule, escalate
 from bridge.cortex.lifecycle import (
     Counters,
     HeadsetEvent,
@@ -40,7 +40,7 @@ from bridge.cortex.lifecycle import (
     decide,
     headset_machine,
 )
-from bridge.cortex.protocol import ACTIVATION_ERRORS, ConnectionLost, CortexError, ErrorCode
+from bridge.cortex.protocol import ConnectionLost, CortexError, ErrorCode
 from bridge.cortex.router import Router, SessionRoutes
 from bridge.errors import Transient
 from bridge.outputs.lsl import OutletRegistry
@@ -351,7 +351,7 @@ class HeadsetSession:
         try:
             session = await auth.with_token(api, lambda: api.create_session(hid, status))
         except CortexError as exc:
-            if status == "active" and exc.code in ACTIVATION_ERRORS:
+            if status == "active" and error_rule(exc.code, exc.method).action is Action.DEGRADE:
                 self.host.board.events.emit(EventName.LICENCE_DEGRADED, hid,
                                             reason=exc.cortex_message, code=exc.code)
                 log.warning(

@@ -49,7 +49,7 @@ from bridge.instance import Lock
 from bridge.outputs.lsl import OutletRegistry
 from bridge.pipeline import Sink
 from bridge.repeats import Repeats
-from bridge.selection import CONNECTED, select_headsets
+from bridge.selection import CONNECTED, Selection, choose_headsets, explain
 from bridge.sources import SinkFactory
 from bridge.status import EventName, StatusBoard
 from bridge.streams import HeadsetInfo, StreamPlan
@@ -125,6 +125,7 @@ class CortexSource:
         self.machine: Machine[ConnectionState, ConnectionEvent] = connection_machine(self._show)
         self.repeats = Repeats()
         self.connect_failures: dict[str, str] = {}  # headset id -> why Cortex gave up
+        self.selection_said: set[tuple[str, ...]] = set()  # selection notices said
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._restart_backoff: dict[str, Backoff] = {}
         self._headset_locks: dict[str, Lock] = {}
@@ -346,7 +347,10 @@ class CortexSource:
         READY, for ``run`` and ``check`` alike."""
         cortex = self.settings.cortex
         api = await open_api(conn, cortex.dialect, v1_latency=cortex.v1_latency)
-        info = await api.get_cortex_info()
+        try:  # a Cortex in trouble may fail it; that is no reason not to go on
+            info = await api.get_cortex_info()
+        except CortexError:
+            info = {}
         self.version = str(info.get("version", "?"))
         log.info("connected to Cortex %s at %s", self.version, shown_url(cortex.url))
         await self.auth.ensure_access(api, self._awaiting_approval, wait=wait_for_access)
@@ -404,7 +408,9 @@ class CortexSource:
             headsets = await api.query_headsets()
             self.listed = {h["id"]: str(h.get("status", "")) for h in headsets}
             self.listed_objects = {h["id"]: h for h in headsets}
-            chosen = [h["id"] for h in select_headsets(headsets, patterns)]
+            selection = choose_headsets(headsets, patterns)
+            self._say_selection(selection, patterns)
+            chosen = [h["id"] for h in selection.chosen]
             now = time.monotonic()
             for hid, task in list(self._tasks.items()):
                 if task.done():
@@ -417,6 +423,8 @@ class CortexSource:
             if not chosen and not any(not t.done() for t in self._tasks.values()):
                 if not said_waiting:
                     wanted = ", ".join(patterns) if patterns else "any headset"
+                    if selection.skipped:
+                        wanted += " that Cortex can open"
                     log.warning("no headset found yet (%s); waiting", wanted)
                     said_waiting = True
                 if time.monotonic() - last_scan > SCAN_INTERVAL_SECONDS:
@@ -426,6 +434,17 @@ class CortexSource:
                 said_waiting = False
             await self.auth.refresh_if_due(api)
             await asyncio.sleep(HEADSET_POLL_SECONDS)
+
+    def _say_selection(self, selection: Selection, patterns: Sequence[str]) -> None:
+        """Say once why a headset is passed over (a USB cable); again only after the
+        condition went away and came back."""
+        notices = explain(selection, patterns)
+        for notice in notices:
+            if notice.key not in self.selection_said:
+                log.log(logging.WARNING if notice.loud else logging.INFO, "%s", notice.text)
+        self.selection_said = {n.key for n in notices}
+        for hid in selection.skipped:
+            self.board.headset(hid).state = "not opened (USB cable)"
 
     def _restart_delay(self, hid: str, task: asyncio.Task[None]) -> float:
         """A finished headset task: how long until its headset is tried again.

@@ -46,6 +46,16 @@ V1_COLUMNS: Mapping[str, str] = {
 V1_PREFIXES = ("IEE_CHAN_", "IED_", "IMD_")
 # sys frames name the detection in words in 1.x.
 EPOCH_REFRESH_S = 1.0  # how often V1Frames re-reads the wall clock against the LSL clock
+# Sample times in 1.x are seconds since Cortex started (seed 001). No Cortex runs for
+# 3,000 years, so a time above this is not seconds: epoch milliseconds (about 1.7e12,
+# seen from 1.x services and mocks) read as seconds would run the clock 1000 times fast
+# and put LSL timestamps hours ahead. Such times are scaled to seconds, counted and said.
+MILLISECONDS_ABOVE = 1e11
+
+
+def time_scale(stamp: float) -> float:
+    """The factor that turns a 1.x sample time into seconds (pure)."""
+    return 0.001 if abs(stamp) >= MILLISECONDS_ABOVE else 1.0
 
 
 def translate_column(col: Any) -> Any:
@@ -122,6 +132,7 @@ class V1Frames:
         self._marker_events: dict[tuple[str, int], deque[tuple[int, str]]] = {}
         self._injecting: dict[str, int] = {}  # sid -> injectMarker requests under way
         self._sessions: set[str] = set()  # our sessions: only their frames are evidence
+        self.milliseconds = 0  # frames whose time came in milliseconds (scaled to seconds)
 
     def wrap(self, downstream: DataHandler) -> DataHandler:
         self._downstream = downstream
@@ -135,6 +146,10 @@ class V1Frames:
             self._downstream(frame)  # not ours (the daemon counts it): no clock evidence
             return
         if type(stamp) is float or type(stamp) is int:
+            scale = time_scale(stamp)
+            if scale != 1.0:
+                stamp *= scale
+                self._rescaled(sid)
             origin = self.estimator.observe(stamp, now)
             if now - self._offset_read > EPOCH_REFRESH_S:
                 self._offset, self._offset_read = self._epoch_offset(), now
@@ -157,6 +172,14 @@ class V1Frames:
             if isinstance(values, list) and values and isinstance(values[0], str):
                 values[0] = V1_DETECTIONS.get(values[0], values[0])
         self._downstream(frame)
+
+    def _rescaled(self, sid: str) -> None:
+        self.milliseconds += 1
+        if self.milliseconds == 1:
+            log.warning(
+                "Cortex 1.x sends sample times in milliseconds (session %s), not in the "
+                "documented seconds since Cortex started; reading them as milliseconds "
+                "(every such frame is counted)", sid)
 
     # ---- eeg: column order and markers -------------------------------------------
 

@@ -144,11 +144,12 @@ def test_eeg_marker_columns_become_marker_objects() -> None:
 def test_dialect_detection() -> None:
     v2 = FakeService({"getCortexInfo": lambda p: {"version": "2.7.0"}})
     v1 = FakeService({})
-    broken = FakeService({"getCortexInfo": fail(-32603)})
+    # A Cortex 2 whose getCortexInfo fails is still a Cortex 2 (issue 15: it was never
+    # connected): its hasAccessRight exists.
+    broken = FakeService({"getCortexInfo": fail(-32603), "hasAccessRight": fail(-32018)})
     assert asyncio.run(detect_dialect(v2)) == "v2"
     assert asyncio.run(detect_dialect(v1)) == "v1"
-    with pytest.raises(CortexError):
-        asyncio.run(detect_dialect(broken))
+    assert asyncio.run(detect_dialect(broken)) == "v2"
     api = asyncio.run(open_api(v1, "auto"))
     assert isinstance(api, CortexApiV1) and v1.data_filter is not None
     assert type(asyncio.run(open_api(v2, "auto"))) is CortexApi

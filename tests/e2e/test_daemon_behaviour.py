@@ -330,11 +330,20 @@ def test_check_lists_the_headset_and_its_outlets(
 ) -> None:
     sim = sim_factory(headsets=[f"epocx:id={epocx_id},status=connected"])
     config = write_config(tmp_path / "bridge.toml", sim)
+    # Without --activate: an unactivated session (no licence used); eeg is not checked.
     assert cli.main(["check", "--config", str(config)]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "session opened unactivated" in out
+    assert f"headset {epocx_id}: stream eeg needs an activated session; not checked" in out
+    assert "source_id=cortex-bridge:" + epocx_id + ":pow" in out
+    assert "problem:" not in out
+    assert all(s["status"] != "activated" for s in sim.state()["sessions"])
+    assert cli.main(["check", "--activate", "--config", str(config)]) == ExitCode.OK
     out = capsys.readouterr().out
     print(out)
     assert f"headset {epocx_id}: connected" in out
-    assert "authorize: ok" in out
+    assert "authorize: ok" in out and "dialect: Cortex 2+ (v2)" in out
+    assert f"headset {epocx_id}: session activated" in out
     for stream in ALL_STREAMS:
         outlet = [line for line in out.splitlines()
                   if f"source_id=cortex-bridge:{epocx_id}:{stream}" in line]

@@ -150,7 +150,7 @@ def test_check_accepts_create_session_answering_empty_object(
         config = tmp_path / "empty.toml"
         config.write_text("")
         result = subprocess.run(
-            [sys.executable, "-m", "bridge", "check", "--config", str(config)],
+            [sys.executable, "-m", "bridge", "check", "--activate", "--config", str(config)],
             cwd=ROOT, capture_output=True, text=True, timeout=60, check=False, env=env,
         )  # fmt: skip
         subscribed = [r.params.get("session") for r in replay.requests("subscribe")]
@@ -358,8 +358,6 @@ def test_warning_103_is_said(
 # ----------------------------------------------------------------------- USB-cabled
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15: the default selection retries createSession "
-                   "on a USB-cabled headset forever and never tries the next one")  # fmt: skip
 def test_usb_cabled_headset_is_skipped_for_the_wireless_one(
     tmp_path: Path, unique_id: str
 ) -> None:
@@ -396,8 +394,6 @@ def test_v1_sys_without_time_nested_dev_and_com(tmp_path: Path, unique_id: str) 
     assert com_samples
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15: a headset Cortex cannot open (USB cable) "
-                   "is not skipped, and nothing says why")  # fmt: skip
 def test_v1_usb_cabled_headset_is_not_opened_and_says_why(
     tmp_path: Path, unique_id: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from bridge.backoff import Backoff
 from bridge.pipeline import counted_drops
-from bridge.selection import select_headsets
+from bridge.selection import choose_headsets, explain, select_headsets, unopenable_reason
 
 
 def test_backoff_grows_jittered_and_caps() -> None:
@@ -60,3 +60,36 @@ def test_counted_drops(
     previous: int, current: int, modulus: int, gap: float | None, expected: int
 ) -> None:
     assert counted_drops(previous, current, modulus, gap) == expected
+
+
+USB = {"id": "EPOCX-12345678", "status": "connected", "connectedBy": "usb cable"}
+DONGLE = {"id": "EPOCPLUS-3B9AXXXX", "status": "connected", "connectedBy": "dongle"}
+
+
+def test_default_skips_a_usb_cabled_headset_and_says_why() -> None:
+    """seed 000: Cortex cannot open a session on a USB-cabled headset; the wireless one
+    next to it is taken, and the skipped one has its reason."""
+    selection = choose_headsets([USB, DONGLE], [])
+    assert [h["id"] for h in selection.chosen] == [DONGLE["id"]]
+    assert "USB cable" in selection.skipped[USB["id"]]
+    notices = explain(selection, [])
+    assert len(notices) == 1 and not notices[0].loud  # something else is bridged: INFO
+    alone = explain(choose_headsets([USB], []), [])
+    assert len(alone) == 1 and alone[0].loud and USB["id"] in alone[0].text
+
+
+def test_connected_by_is_read_loosely() -> None:
+    assert unopenable_reason({"connectedBy": "USB Cable"}) is not None
+    assert unopenable_reason({"connectedBy": "bluetooth"}) is None
+    assert unopenable_reason({}) is None
+
+
+def test_patterns_matching_only_usb_cabled_headsets_say_so() -> None:
+    selection = choose_headsets([USB, DONGLE], ["EPOCX-*"])
+    assert selection.chosen == [] and selection.only_unopenable
+    (notice,) = explain(selection, ["EPOCX-*"])
+    assert notice.loud and "matches only headsets Cortex cannot open" in notice.text
+    assert "EPOCX-*" in notice.text and USB["id"] in notice.text
+    both = choose_headsets([USB, DONGLE], ["EPOC*"])
+    assert [h["id"] for h in both.chosen] == [DONGLE["id"]] and not both.only_unopenable
+    assert choose_headsets([USB, DONGLE], ["MN8-*"]).skipped == {}
