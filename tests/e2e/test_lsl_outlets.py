@@ -217,8 +217,8 @@ def test_eeg_values_bit_identical_and_timestamps_exact(
 ) -> None:
     plan = build_plan("eeg", EXAMPLES["eeg"][0], headset)
     outlet = registry.get_or_create(plan, headset)
-    tricky = [1 / 3, 4176.41, 1e-40, 3.5e38, float("nan"), -0.0, 2.0**-149, 0.1, 16777217.0, -1e-7,
-              4223.462, 5023.333, 1e30, 123456.789]  # fmt: skip
+    tricky = [1 / 3, 4176.41, 1e-40, 3.4e38, -0.0, 2.0**-149, 0.1, 16777217.0, -1e-7,
+              4223.462, 5023.333, 1e30, 123456.789, 0.5]  # fmt: skip
     frames = [
         [219, 0, *tricky, 7.25, 1, []],
         [220, 1, *reversed(tricky), 0, 0, [{"value": 1}]],
