@@ -372,7 +372,8 @@ def test_the_same_values_over_osc(
         sim = emogg_sim()
         with SourceThread(emogg_settings(sim, f"{unique_id}b"), osc) as bridge:
             bridge.wait_subscribed()
-            bridge.wait_until(lambda: any("emogg-intensity" in a for a, _ in received))
+            # The data address itself (its labels message goes out first, on start).
+            bridge.wait_until(lambda: any(a.endswith("/emogg-intensity") for a, _ in received))
         sent = truth(sim)
     finally:
         osc.close()
@@ -383,7 +384,7 @@ def test_the_same_values_over_osc(
         [float((p.get(e) or {}).get("intensity", 0.0)) for e in EMOGG_EMOTIONS]
         for (channel, _), p in sent.items() if channel == INTENSITIES
     ]
-    assert values
+    assert values, sorted({address for address, _ in received})
     for args in values:
         assert any(list(args) == pytest.approx(row, abs=1e-6) for row in expected)
 
