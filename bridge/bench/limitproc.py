@@ -8,7 +8,9 @@ handed over as zero-copy views of the receive buffer, no per-message future) plu
 does nothing else, so no bridge can be cheaper. The bridge's CPU, throughput and latency
 are printed as ratios to it.
 
-Same argument and modes as :mod:`bridge.bench.clientproc` (``drain``, ``stamp``,
+picows uses aiofastnet (its companion package, a TLS transport in C) when it is
+installed, as it is with picows; ``"aiofastnet": false`` in the argument runs picows on
+asyncio's own TLS transport instead. Same argument and modes as :mod:`bridge.bench.clientproc` (``drain``, ``stamp``,
 ``consume``); the command ``result`` answers with the same figures.
 """
 
@@ -142,7 +144,8 @@ def stamp(listener: Listener, seconds: float) -> asyncio.Future[dict[str, Any]]:
 async def main(params: dict[str, Any]) -> None:
     context = ssl.create_default_context(cafile=params["ca"])
     transport, made = await ws_connect(Listener, params["url"], ssl_context=context,
-                                       max_frame_size=MAX_MESSAGE_BYTES)
+                                       max_frame_size=MAX_MESSAGE_BYTES,
+                                       use_aiofastnet=params.get("aiofastnet"))
     assert isinstance(made, Listener)
     listener = made
     client = Client(transport, listener)

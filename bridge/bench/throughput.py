@@ -40,9 +40,12 @@ def simulator_config(hid: str, frames: int) -> dict[str, object]:
 
 
 # The baseline clients: (label, child module, extra arguments).
-CLIENTS: dict[str, tuple[str, str, dict[str, str]]] = {
+CLIENTS: dict[str, tuple[str, str, dict[str, object]]] = {
     "drain": ("websockets + json", "clientproc", {}),
     "ws_orjson": ("websockets + orjson", "clientproc", {"json": "orjson"}),
+    "sansio": ("websockets sans-I/O, lean protocol + orjson", "sansioproc", {}),
+    "picows_asyncio_tls": ("picows on asyncio's TLS + orjson", "limitproc",
+                           {"aiofastnet": False}),
     "limit": ("limit: picows + orjson", "limitproc", {}),
 }
 
@@ -131,7 +134,7 @@ def run(options: Options) -> ScenarioResult:
             f"<= {TARGET_CPU_RATIO:g}x limit", r_us is not None and r_us <= TARGET_CPU_RATIO)
     )
     per_frame = {"bridge": ours_us, "limit": limit_us}
-    for name in ("drain", "ws_orjson"):
+    for name in ("drain", "ws_orjson", "sansio", "picows_asyncio_tls"):
         us = per_frame[name] = per_frame_us(best[name][1], best[name][0])
         result.rows.append(Row(f"CPU per EEG frame: {CLIENTS[name][0]} vs limit", us,
                                limit_us, "us", ratio(us, limit_us)))
