@@ -1,8 +1,11 @@
 """A bare Cortex client in its own process: the benchmarks' baseline.
 
-It does what every bridge must do and nothing more: receive the WebSocket frames and
-parse them with the same JSON decoder the bridge uses
-(:func:`bridge.cortex.protocol.decode`). Two modes, given in the JSON argument:
+It does what every bridge must do and nothing more: receive the WebSocket frames with
+websockets and parse them with the standard ``json`` module: the stack the bridge was
+first built on, kept as a fixed reference between runs. ``"json": "orjson"`` in the
+argument parses with orjson instead (websockets + orjson: what the transport alone costs,
+beside the limit client of :mod:`bridge.bench.limitproc`). Modes, given in the JSON
+argument:
 
 - ``drain``: count EEG frames as fast as they come (the throughput baseline);
   the rate is taken between the 10% and the 90% mark of ``frames``, so connection
@@ -22,14 +25,18 @@ import json
 import ssl
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
+import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
 from bridge.bench.childproc import Command, emit, serve_commands
 from bridge.cortex.connection import MAX_MESSAGE_BYTES
-from bridge.cortex.protocol import RequestBuilder, decode, is_data
+from bridge.cortex.protocol import RequestBuilder, is_data
 from bridge.simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+decode: Callable[[str | bytes], Any] = json.loads
 
 
 async def call(ws: ClientConnection, ids: RequestBuilder, method: str, **params: Any) -> Any:
@@ -100,6 +107,9 @@ async def stamp(ws: ClientConnection, seconds: float) -> dict[str, Any]:
 
 
 async def main(params: dict[str, Any]) -> None:
+    global decode
+    if params.get("json") == "orjson":
+        decode = orjson.loads
     context = ssl.create_default_context(cafile=params["ca"])
     async with connect(params["url"], ssl=context, compression=None,
                        max_size=MAX_MESSAGE_BYTES) as ws:

@@ -1,9 +1,18 @@
 """The WebSocket to Cortex: TLS, requests awaited by id, unsolicited frames handed on.
 
-One reader task owns the socket's receive side. Data samples go straight to
-``on_data`` (the hot path: no classification beyond the ``sid`` check); responses resolve
-the future of their request id; warnings and malformed frames go to their callbacks.
-A callback that raises is logged and counted, never allowed to stop the reader.
+The transport is picows (a WebSocket client written in Cython). Each frame is handed to
+:meth:`CortexConnection.handle_message` from picows' ``on_ws_frame`` callback as a view
+of the receive buffer, which orjson parses in place: no message queue, no future and no
+task switch per frame (README, Performance: the figures behind this choice). Data
+samples go straight to ``on_data`` (the hot path: no classification beyond the ``sid``
+check); responses resolve the future of their request id; warnings and malformed frames
+go to their callbacks. A callback that raises is logged and counted, never allowed to
+stop the reader.
+
+What can go wrong while connecting is raised as websockets' exceptions (a handshake
+refused with a status, a malformed answer, an invalid URI), so the retry table
+(:mod:`bridge.supervise`) and the hints (:mod:`bridge.cortex.hints`) read one set of
+types, the same as for the Emogg source, which stays on websockets.
 """
 
 from __future__ import annotations
@@ -16,8 +25,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from picows import (
+    WSCloseCode,
+    WSError,
+    WSFrame,
+    WSHandshakeError,
+    WSInvalidStatusError,
+    WSInvalidURL,
+    WSListener,
+    WSMsgType,
+    WSTransport,
+    ws_connect,
+)
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
+from websockets.http11 import Response as HttpResponse
 
 from bridge.cortex.protocol import (
     ConnectionLost,
@@ -29,7 +51,6 @@ from bridge.cortex.protocol import (
     Response,
     classify,
     decode,
-    is_data,
     redact,
 )
 
@@ -44,6 +65,10 @@ MalformedHandler = Callable[[str], None]
 CLOSE_HANDSHAKE_SECONDS = 0.3
 # Real frames are a few hundred bytes; a large bound still stops a runaway peer.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# A ping when nothing arrived for this long; the connection is dropped when its pong
+# does not come within as long again (Cortex answers pings, as websockets did here).
+PING_IDLE_S = 10.0
+PING_REPLY_S = 10.0
 
 
 def make_ssl_context(url: str, tls_verify: bool, ca_file: str | Path | None) -> ssl.SSLContext | None:
@@ -61,6 +86,59 @@ def make_ssl_context(url: str, tls_verify: bool, ca_file: str | Path | None) -> 
         context.verify_mode = ssl.CERT_NONE
         return context
     return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+
+
+def handshake_error(exc: WSError, url: str) -> Exception:
+    """picows' exception for a failed connection attempt, as websockets would raise it."""
+    if isinstance(exc, WSInvalidURL):
+        return InvalidURI(url, str(exc).rpartition(": ")[2])
+    if isinstance(exc, WSInvalidStatusError) and exc.response is not None:
+        answer = exc.response
+        headers = Headers(list(answer.headers.items()))
+        status = int(answer.status)
+        reason = getattr(answer.status, "phrase", "") or ""
+        return InvalidStatus(HttpResponse(status, reason, headers, answer.body or b""))
+    if isinstance(exc, WSHandshakeError):
+        return InvalidMessage(str(exc))
+    return InvalidHandshake(str(exc))
+
+
+class _Listener(WSListener):
+    """picows' callbacks for one connection: each complete message to the connection."""
+
+    def __init__(self, conn: CortexConnection) -> None:
+        self.conn = conn
+        self.parts: list[bytes] | None = None  # a fragmented message being gathered
+        self.size = 0
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        kind = frame.msg_type
+        if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+            if frame.fin:
+                # a view of picows' buffer: parsed now, never kept
+                self.conn.handle_message(frame.get_payload_as_memoryview())
+            else:
+                self.parts, self.size = [frame.get_payload_as_bytes()], 0
+        elif kind is WSMsgType.CONTINUATION:
+            if self.parts is None:
+                return
+            payload = frame.get_payload_as_bytes()
+            self.size += len(payload)
+            if self.size > MAX_MESSAGE_BYTES:
+                transport.send_close(WSCloseCode.MESSAGE_TOO_BIG)
+                transport.disconnect()
+                return
+            self.parts.append(payload)
+            if frame.fin:
+                message, self.parts = b"".join(self.parts), None
+                self.conn.handle_message(message)
+        elif kind is WSMsgType.CLOSE:
+            self.conn.close_code = frame.get_close_code().value
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.conn.connection_lost()
 
 
 class CortexConnection:
@@ -84,24 +162,37 @@ class CortexConnection:
         self._timeout = request_timeout
         self._requests = RequestBuilder()
         self._pending: dict[int | str, tuple[str, asyncio.Future[Any]]] = {}
-        self._ws: ClientConnection | None = None
-        self._reader: asyncio.Task[None] | None = None
+        self._transport: WSTransport | None = None
         self._closed = asyncio.Event()
+        self.close_code: int | None = None  # what the server's close frame said
         self.callback_errors = 0
 
     async def open(self, timeout: float | None = None) -> None:
         """Connect; raises ``OSError``/``TimeoutError``/websockets errors if Cortex is unreachable."""
-        self._ws = await connect(
-            self.url,
-            ssl=self._ssl,
-            open_timeout=timeout if timeout is not None else self._timeout,
-            max_size=MAX_MESSAGE_BYTES,
-            compression=None,
-            ping_interval=10.0,
-            ping_timeout=10.0,
-            close_timeout=CLOSE_HANDSHAKE_SECONDS,
-        )
-        self._reader = asyncio.create_task(self._read(self._ws), name="cortex-reader")
+        limit = timeout if timeout is not None else self._timeout
+        try:
+            async with asyncio.timeout(limit):
+                transport, _ = await ws_connect(
+                    lambda: _Listener(self),
+                    self.url,
+                    ssl_context=self._ssl,
+                    websocket_handshake_timeout=limit,
+                    enable_auto_ping=True,
+                    auto_ping_idle_timeout=PING_IDLE_S,
+                    auto_ping_reply_timeout=PING_REPLY_S,
+                    max_frame_size=MAX_MESSAGE_BYTES,
+                    # asyncio's own TLS: its errors (certificate checks) are what the
+                    # hints read, and the measured difference is small (README)
+                    use_aiofastnet=False,
+                )
+        except WSError as exc:
+            raise handshake_error(exc, self.url) from exc
+        if transport.is_disconnected:
+            # picows returns a closed transport when the server hangs up before it
+            # answers the upgrade (a TLS server asked in plain text): as websockets says it
+            raise InvalidMessage("did not receive a valid HTTP response") from EOFError(
+                "connection closed while reading HTTP status line")
+        self._transport = transport
 
     def filter_data(self, wrap: Callable[[DataHandler], DataHandler]) -> None:
         """Put a step in front of ``on_data``: ``wrap(handler)`` gets the current handler
@@ -116,17 +207,31 @@ class CortexConnection:
         await self._closed.wait()
 
     async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            await asyncio.gather(self._reader, return_exceptions=True)
+        transport = self._transport
+        if transport is not None and not self.closed and not transport.is_disconnected:
+            if not transport.is_close_frame_sent:
+                transport.send_close(WSCloseCode.OK)
+            try:
+                async with asyncio.timeout(CLOSE_HANDSHAKE_SECONDS):
+                    await transport.wait_disconnected()
+            except TimeoutError:
+                transport.disconnect(graceful=False)
+        self.connection_lost()
+
+    def connection_lost(self) -> None:
+        """The socket is gone: every waiting request fails with :class:`ConnectionLost`."""
         self._closed.set()
+        pending, self._pending = self._pending, {}
+        for method, future in pending.values():
+            if not future.done():
+                future.set_exception(ConnectionLost(f"{method}: connection to Cortex lost"))
 
     async def request(
         self, method: str, params: Mapping[str, Any] | None = None, timeout: float | None = None
     ) -> Any:
         """Send a request and wait for its result; raises :class:`CortexError` on an error."""
-        if self._ws is None or self.closed:
+        transport = self._transport
+        if transport is None or self.closed:
             raise ConnectionLost(f"{method}: not connected to Cortex")
         rid, text = self._requests.build(method, params)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -134,33 +239,19 @@ class CortexConnection:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("-> %s #%s %s", method, rid, redact(params))
         try:
-            await self._ws.send(text)
+            transport.send(WSMsgType.TEXT, text.encode())
             async with asyncio.timeout(timeout if timeout is not None else self._timeout):
                 return await future
-        except ConnectionClosed as exc:
-            raise ConnectionLost(f"{method}: connection to Cortex lost") from exc
         except TimeoutError:
             raise TimeoutError(f"{method}: no answer from Cortex within the timeout") from None
         finally:
             self._pending.pop(rid, None)
 
-    async def _read(self, ws: ClientConnection) -> None:
-        try:
-            async for message in ws:
-                self.handle_message(message)
-        except ConnectionClosed:
-            pass
-        finally:
-            self._closed.set()
-            for method, future in self._pending.values():
-                if not future.done():
-                    future.set_exception(ConnectionLost(f"{method}: connection to Cortex lost"))
-
-    def handle_message(self, message: str | bytes) -> None:
+    def handle_message(self, message: str | bytes | memoryview) -> None:
         """One WebSocket message, whatever it holds: to its callback or request. Never
         raises (a callback that raises is logged and counted)."""
         obj = decode(message)
-        if is_data(obj):
+        if type(obj) is dict and "sid" in obj:  # is_data(obj), inlined: every frame
             try:
                 self._on_data(obj)
             except Exception:

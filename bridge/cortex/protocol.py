@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+import orjson
+
 from bridge.errors import Transient
 
 RequestId = int | str
@@ -167,10 +169,24 @@ class Malformed:
 Control = Response | ErrorResponse | CortexWarning | Malformed
 
 
-def decode(raw: str | bytes) -> Any:
-    """JSON-decode one WebSocket message; a :class:`Malformed` if it is not JSON."""
+_loads = orjson.loads
+_OrjsonError = orjson.JSONDecodeError
+
+
+def decode(raw: str | bytes | memoryview) -> Any:
+    """JSON-decode one WebSocket message; a :class:`Malformed` if it is not JSON.
+
+    orjson parses a data frame in a third of the standard module's time (the hot path's
+    largest single cost before it). What orjson refuses but Python's ``json`` reads
+    (``NaN``/``Infinity``, integers beyond 64 bits, lone surrogate escapes) is tried
+    again with ``json``, so the same frames decode to the same values as before.
+    """
     try:
-        return json.loads(raw)
+        return _loads(raw)
+    except _OrjsonError:
+        pass
+    try:
+        return json.loads(bytes(raw) if isinstance(raw, memoryview) else raw)
     except (ValueError, UnicodeDecodeError) as exc:
         return Malformed(f"not JSON: {exc.__class__.__name__}")
 

@@ -6,6 +6,11 @@ which costs more than the liblsl call itself. liblsl copies the sample before
 packed into it with one precompiled ``struct.pack_into``, which rounds to float32
 exactly as the ctypes conversion does.
 
+The liblsl function is called through a handle of our own with its argument types
+declared (pylsl's has none), so ctypes converts the timestamp and the flag itself instead
+of Python building a ``c_double`` per sample, and the error check is one comparison;
+pylsl's ``handle_error`` runs only for a failed push.
+
 Anything the packer refuses (a wrong channel count, a value beyond float32, a
 non-number) makes the pusher return False, and the caller falls back to pylsl's own
 ``push_sample``, which then behaves (and raises) exactly as before.
@@ -23,7 +28,18 @@ from pylsl.util import handle_error
 
 Pusher = Callable[[Sequence[Any], float], bool]
 
-_PUSHTHROUGH = ctypes.c_int(1)
+
+def _push_function() -> Any:
+    """``lsl_push_sample_ftp`` with declared argument types, on a library handle of our
+    own (pylsl's function object, which has none, is left as it is)."""
+    function = ctypes.CDLL(pylsl.lib.lib._name).lsl_push_sample_ftp
+    function.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.c_double,
+                         ctypes.c_int]
+    function.restype = ctypes.c_int
+    return function
+
+
+_push_ftp = _push_function()
 
 
 def float32_pusher(outlet: pylsl.StreamOutlet) -> Pusher | None:
@@ -36,8 +52,7 @@ def float32_pusher(outlet: pylsl.StreamOutlet) -> Pusher | None:
     count = outlet.channel_count
     buffer = (ctypes.c_float * count)()
     pack_into = struct.Struct(f"={count}f").pack_into
-    push = outlet.do_push_sample
-    c_double = ctypes.c_double
+    push = _push_ftp
 
     def push_float32(sample: Sequence[Any], timestamp: float) -> bool:
         try:
@@ -45,7 +60,9 @@ def float32_pusher(outlet: pylsl.StreamOutlet) -> Pusher | None:
         except (struct.error, OverflowError, TypeError):
             return False
         # ``outlet.obj``, not a copy of the handle: the closure keeps the outlet alive
-        handle_error(push(outlet.obj, buffer, c_double(timestamp), _PUSHTHROUGH))
+        code = push(outlet.obj, buffer, timestamp, 1)
+        if code:
+            handle_error(code)
         return True
 
     return push_float32

@@ -12,8 +12,24 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+import orjson
+
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-encode = _ENCODER.encode
+_dumps = orjson.dumps
+
+
+def encode(obj: Any) -> str:
+    """Compact JSON text, as Cortex sends it (every data frame goes through here).
+
+    orjson is several times faster than the standard encoder on rows of floats, which is
+    most of what the simulator writes; what orjson refuses (integers beyond 64 bits,
+    non-string keys, objects it does not know) goes to the standard encoder. NaN becomes
+    ``null`` with orjson, as it does in Cortex's own (Qt) JSON writer.
+    """
+    try:
+        return _dumps(obj).decode()
+    except TypeError:
+        return _ENCODER.encode(obj)
 
 
 class Code(IntEnum):
