@@ -40,7 +40,7 @@ PURE = (
     "bridge.simulator.service",
     "bridge.simulator.emogg.service",
 )
-IO_MODULES = ("asyncio", "websockets", "pylsl", "socket", "ssl", "threading", "selectors",
+IO_MODULES = ("asyncio", "websockets", "picows", "pylsl", "socket", "ssl", "threading", "selectors",
               "http", "urllib.request", "subprocess", "pythonosc", "mne_lsl")
 # The command layer starts whatever the user asked for, the simulator included.
 ENTRY_POINTS = {"bridge.cli", "bridge.__main__", "bridge.demo"}
