@@ -52,11 +52,13 @@ class Refused(BridgeError):
 
 class UserActionNeeded(Transient):
     """Cortex waits for the user (not logged in, licence agreement, approval of the
-    application): the message says what to do; retried with a backoff growing to an hour."""
+    application): the message says what to do; retried with a backoff growing to
+    ``patience`` (a login is found within minutes, a licence bought within the hour)."""
 
-    def __init__(self, action: str) -> None:
+    def __init__(self, action: str, patience: float = 300.0) -> None:
         super().__init__(action)
         self.user_action = action
+        self.patience = patience
 
 
 class ConfigError(BridgeError):

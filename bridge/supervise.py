@@ -19,13 +19,15 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from bridge.backoff import Backoff
 from bridge.config.uris import scrub_userinfo
-from bridge.errors import BridgeError, Reconnect, Transient
+from bridge.errors import BridgeError, Reconnect, Transient, UserActionNeeded
 
 log = logging.getLogger(__name__)
 
 TOO_MANY_REQUESTS_DELAY = 5.0  # an HTTP 429 at the handshake: wait at least this long
 PATIENT_INITIAL = 5.0  # waiting for the user: the first retry after this long ...
-PATIENT_CAP = 3600.0  # ... doubling to an hour (a user who acts wakes the wait early)
+PATIENT_CAP = 3600.0  # ... doubling to an hour at most: while the bridge waits it has no
+# connection, so warnings 2/17 (logged in, accepted) cannot wake it; a login is therefore
+# waited for with a shorter patience (UserActionNeeded.patience)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +38,8 @@ class Retry:
     at_once: bool = False
     min_delay: float = 0.0
     unexpected: bool = False  # not a condition we know: log it with its traceback
-    patient: bool = False  # only the user can cure it: the patient backoff (up to an hour)
+    patient: bool = False  # only the user can cure it: the patient backoff ...
+    patience: float = 0.0  # ... growing to this (0: PATIENT_CAP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +75,9 @@ def _as_bridge_error(exc: BaseException) -> BridgeError:
 def _transient(exc: BaseException) -> Retry:
     assert isinstance(exc, Transient)
     if exc.user_action:
-        return Retry(exc.user_action, min_delay=exc.retry_after, patient=True)
+        patience = exc.patience if isinstance(exc, UserActionNeeded) else PATIENT_CAP
+        return Retry(exc.user_action, min_delay=exc.retry_after, patient=True,
+                     patience=patience)
     return Retry(describe(exc), min_delay=exc.retry_after)
 
 
@@ -198,6 +203,8 @@ class Supervisor:
                     self.backoff.reset()
                 if not outcome.patient:
                     self.patient.reset()
+                if outcome.patient:
+                    self.patient.cap = max(outcome.patience or PATIENT_CAP, PATIENT_INITIAL)
                 backoff = self.patient if outcome.patient else self.backoff
                 delay = max(backoff.next_delay(), outcome.min_delay)
                 self._on_retry(outcome, delay)

@@ -502,6 +502,15 @@ def warning_rule(code: int) -> WarningRule:
 # ------------------------------------------------------------------------- escalation
 
 
+# How long the bridge waits at most between two tries while the user must act: a login,
+# an agreement or an approval is found within 5 minutes; a licence (bought, renewed, its
+# daily debit reset) within the hour (issue 15).
+USER_PATIENCE = 300.0
+LICENCE_PATIENCE = 3600.0
+LICENCE_WAITS = frozenset({-32022, -32024, -32026, -32027})  # device limit, expired,
+# daily debit, no permission to use the licence
+
+
 def escalate(exc: CortexError) -> BridgeError:
     """What an error answer becomes where a connection or a session gives up on it: the
     rule's action as an exception :func:`bridge.supervise.classify` understands.
@@ -515,7 +524,8 @@ def escalate(exc: CortexError) -> BridgeError:
         return Refused(f"{rule.hint} (Cortex error {exc.code} to {exc.method})",
                        rule.exit_code or ExitCode.FAILURE)
     if rule.action is Action.WAIT_FOR_USER:
-        return UserActionNeeded(f"{rule.hint} (Cortex error {exc.code})")
+        patience = LICENCE_PATIENCE if exc.code in LICENCE_WAITS else USER_PATIENCE
+        return UserActionNeeded(f"{rule.hint} (Cortex error {exc.code})", patience)
     if rule.action is Action.REOPEN:
         return Reconnect(f"Cortex error {exc.code} to {exc.method}: {rule.hint}")
     return exc

@@ -13,10 +13,10 @@ from collections.abc import Callable
 import pytest
 
 from bridge.backoff import Backoff
-from bridge.cortex.errors import error_rule, escalate
+from bridge.cortex.errors import USER_PATIENCE, error_rule, escalate
 from bridge.cortex.protocol import CortexError
 from bridge.repeats import Repeats
-from bridge.supervise import PATIENT_CAP, Retry, Supervisor
+from bridge.supervise import Retry, Supervisor
 
 TEN_MINUTES = 600.0
 MOST_LINES = 10
@@ -55,8 +55,8 @@ def test_ten_minutes_logged_out_say_at_most_ten_warnings(seed: int | None) -> No
     # None: the shortest jitter every time (the most attempts there can be).
     rand = (lambda: 0.0) if seed is None else random.Random(seed).random
     delays = supervisor_delays(40, rand)
-    assert all(d <= PATIENT_CAP for d in delays) and delays[-1] == pytest.approx(
-        PATIENT_CAP, rel=0.5)  # the patience grows to an hour
+    assert all(d <= USER_PATIENCE for d in delays) and delays[-1] == pytest.approx(
+        USER_PATIENCE, rel=0.5)  # a login is looked for at least every 5 minutes
     repeats, now, attempts, lines = Repeats(), 0.0, 0, 0
     key = ("cortex", error_rule(-32033).hint)
     for delay in delays:  # as CortexSource._retrying: a line only when Repeats says so

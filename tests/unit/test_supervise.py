@@ -114,3 +114,38 @@ async def test_until_done_returns_after_the_first_success_and_honours_retry_afte
                             on_retry=lambda outcome, delay: delays.append(delay))
     await asyncio.wait_for(supervisor.run(attempt, until_done=True), 2.0)
     assert outcomes == [] and delays == [pytest.approx(0.05)]
+
+
+@pytest.mark.parametrize(("code", "cap"), [(-32033, 300.0), (-32041, 300.0), (-32024, 3600.0)])
+def test_a_login_is_waited_for_minutes_a_licence_up_to_an_hour(code: int, cap: float) -> None:
+    """While the bridge waits for the user it has no connection, so nothing wakes it:
+    a login or an agreement is looked for at least every 5 minutes, a licence hourly."""
+    from bridge.cortex.errors import escalate
+
+    outcome = classify(escalate(CortexError("authorize", code, "refused")))
+    assert isinstance(outcome, Retry) and outcome.patient and outcome.patience == cap
+    stop = asyncio.Event()
+    delays: list[float] = []
+    supervisor = Supervisor(Backoff(initial=0.01, cap=0.01), stop, stable_after=60.0,
+                            on_retry=lambda o, delay: delays.append(delay))
+    supervisor.patient._rand = lambda: 1.0
+
+    async def attempt() -> None:
+        if len(delays) >= 12:
+            stop.set()
+        raise escalate(CortexError("authorize", code, "refused"))
+
+    async def run() -> None:
+        import bridge.supervise as supervise
+
+        async def no_wait(seconds: float, *events: asyncio.Event) -> None:
+            return None
+
+        original, supervise.pause = supervise.pause, no_wait  # type: ignore[assignment]
+        try:
+            await supervisor.run(attempt)
+        finally:
+            supervise.pause = original  # type: ignore[assignment]
+
+    asyncio.run(run())
+    assert max(delays) == cap and delays[0] == 5.0
