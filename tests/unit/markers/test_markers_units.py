@@ -244,13 +244,18 @@ class FakeCortex:
 
 
 def _run_injector(
-    q: MarkerQueue, cortex: FakeCortex, until: Callable[[], bool]
+    q: MarkerQueue, cortex: FakeCortex, until: Callable[[], bool],
+    stats: InjectorStats | None = None,
 ) -> SessionInjector:
+    """Run one session's injector against ``cortex`` until ``until()`` (or it ends);
+    a :class:`LossyCortex` also answers the record look-ups."""
+    recorded = cortex.recorded if isinstance(cortex, LossyCortex) else None
+
     async def scenario() -> SessionInjector:
         clock = HeadsetClock(mapping_from_epoch(1000.0))
         injector = SessionInjector(
-            "H", q.reader("H"), clock, cortex.inject, cortex.open_record,
-            retry_seconds=0.0, record_retry_seconds=0.0,
+            "H", q.reader("H"), clock, cortex.inject, cortex.open_record, stats,
+            retry_seconds=0.0, record_retry_seconds=0.0, recorded=recorded,
         )
         task = asyncio.create_task(injector.run())
         for _ in range(500):
@@ -317,32 +322,12 @@ class LossyCortex(FakeCortex):
         return uid in self.record.get(record_id, []) if self.can_tell else None
 
 
-def _run_lossy(q: MarkerQueue, cortex: LossyCortex, until: Callable[[], bool],
-               stats: InjectorStats | None = None) -> SessionInjector:
-    async def scenario() -> SessionInjector:
-        clock = HeadsetClock(mapping_from_epoch(1000.0))
-        injector = SessionInjector(
-            "H", q.reader("H"), clock, cortex.inject, cortex.open_record, stats,
-            retry_seconds=0.0, record_retry_seconds=0.0, recorded=cortex.recorded,
-        )
-        task = asyncio.create_task(injector.run())
-        for _ in range(500):
-            if until() or task.done():
-                break
-            await asyncio.sleep(0.001)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        return injector
-
-    return asyncio.run(scenario())
-
-
 def test_a_marker_whose_answer_was_lost_is_looked_up_not_sent_again() -> None:
     q = MarkerQueue()
     for value in ("a", "b", "c"):
         q.put(m(value))
     cortex = LossyCortex({"b": TimeoutError()})
-    injector = _run_lossy(q, cortex, lambda: q.reader("H").pending == 0)
+    injector = _run_injector(q, cortex, lambda: q.reader("H").pending == 0)
     assert [a.value for a in cortex.injected] == ["a", "b", "c"]  # b sent exactly once
     assert cortex.lookups == 1
     stats = injector.stats
@@ -357,11 +342,11 @@ def test_the_doubt_outlives_the_session_and_the_next_one_asks() -> None:
     q.put(m("b"))
     stats = InjectorStats()
     cortex = LossyCortex({"a": ConnectionLost("gone")})
-    _run_lossy(q, cortex, lambda: False, stats)
+    _run_injector(q, cortex, lambda: False, stats)
     assert stats.in_doubt is not None and stats.in_doubt[1] == "record-1"
     # The next session (a new record) finds "a" in the old record and sends only "b".
     cortex.lose.clear()
-    _run_lossy(q, cortex, lambda: q.reader("H").pending == 0, stats)
+    _run_injector(q, cortex, lambda: q.reader("H").pending == 0, stats)
     assert [a.value for a in cortex.injected] == ["a", "b"]
     assert (stats.injected, stats.duplicates_avoided) == (1, 1) and stats.in_doubt is None
 
@@ -370,7 +355,7 @@ def test_a_marker_cortex_cannot_account_for_is_sent_again_and_counted() -> None:
     q = MarkerQueue()
     q.put(m("a"))
     cortex = LossyCortex({"a": TimeoutError()}, can_tell=False)
-    injector = _run_lossy(q, cortex, lambda: q.reader("H").pending == 0)
+    injector = _run_injector(q, cortex, lambda: q.reader("H").pending == 0)
     assert [a.value for a in cortex.injected] == ["a", "a"]
     assert injector.stats.resent_unverified == 1 and injector.stats.injected == 1
 
