@@ -106,6 +106,23 @@ class App:
     def stop(self) -> None:
         self._stop.set()
 
+    def stop_on_signals(self) -> Callable[[int], int]:
+        """SIGTERM and SIGINT stop the application (``run`` and ``demo`` alike); returns
+        what turns :meth:`run`'s result into the exit code: 130 after Ctrl-C, as shells
+        expect, else the result itself."""
+        loop = asyncio.get_running_loop()
+        interrupted = False
+
+        def on_sigint() -> None:
+            nonlocal interrupted
+            interrupted = True
+            self.stop()
+
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGTERM, self.stop)
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+        return lambda code: int(ExitCode.INTERRUPTED) if interrupted and code == ExitCode.OK else code
+
     def sinks_for(self, plan: StreamPlan, headset: HeadsetInfo) -> Sequence[Sink]:
         """Outputs besides LSL for one stream (OSC)."""
         return self.cortex.sinks_for(plan, headset)
@@ -249,16 +266,7 @@ async def run(settings: Settings, reload: Callable[[], Settings] | None = None) 
             app.reload(new, new_secret)
         app.notifier.notify("READY=1", f"STATUS={app.board.summary()}")
 
-    interrupted = False
-
-    def on_sigint() -> None:  # Ctrl-C: stop as for SIGTERM, but exit 130 as shells expect
-        nonlocal interrupted
-        interrupted = True
-        app.stop()
-
+    exit_code = app.stop_on_signals()
     with contextlib.suppress(NotImplementedError):
-        loop.add_signal_handler(signal.SIGTERM, app.stop)
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
         loop.add_signal_handler(signal.SIGHUP, on_hangup)
-    code = await app.run()
-    return int(ExitCode.INTERRUPTED) if interrupted and code == ExitCode.OK else code
+    return exit_code(await app.run())

@@ -18,10 +18,8 @@ another LSL program can join the demo by using the same file.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import signal
 import socket
 import sys
 import tempfile
@@ -33,7 +31,6 @@ from typing import Any
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from bridge.errors import ExitCode
 from bridge.lslconfig import write_loopback_config
 
 DEMO_SESSION_ID = "cortex-bridge-demo"
@@ -122,6 +119,7 @@ def run_demo(duration: float | None = None, headsets: Sequence[str] | None = Non
     from bridge.config import load_settings
     from bridge.simulator import SimulatorConfig, SimulatorThread
     from bridge.status import TerminalView
+    from bridge.supervise import cancel_and_wait
 
     sim_config = SimulatorConfig(
         host="127.0.0.1",
@@ -164,16 +162,7 @@ def run_demo(duration: float | None = None, headsets: Sequence[str] | None = Non
             terminal = TerminalView(sys.stderr) if sys.stderr.isatty() else None
             app = App(settings, DEMO_CLIENT_SECRET, terminal=terminal)
             loop = asyncio.get_running_loop()
-            interrupted = False
-
-            def on_sigint() -> None:
-                nonlocal interrupted
-                interrupted = True
-                app.stop()
-
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(signal.SIGTERM, app.stop)
-                loop.add_signal_handler(signal.SIGINT, on_sigint)
+            exit_code = app.stop_on_signals()
             if duration is not None:
                 loop.call_later(duration, app.stop)
             watch = OscWatch()
@@ -183,12 +172,10 @@ def run_demo(duration: float | None = None, headsets: Sequence[str] | None = Non
             try:
                 code = await app.run()
             finally:
-                osc_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await osc_task
+                await cancel_and_wait(osc_task)
                 transport.close()
                 sender.close()
             print(app.board.render_table(), file=sys.stderr)
-            return int(ExitCode.INTERRUPTED) if interrupted and code == 0 else code
+            return exit_code(code)
 
         return asyncio.run(main())
