@@ -26,7 +26,7 @@ class Say:
 
     def summary(self) -> str:
         """``12 attempts in 10 min``, for the end of a summary line."""
-        return f"{self.count} attempts in {_duration(self.seconds)}"
+        return f"{self.count} attempts in {duration(self.seconds)}"
 
 
 @dataclass(slots=True)
@@ -67,7 +67,10 @@ class Repeats:
         return key in self.runs
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """How long, for a log line: ``2.5 s``, ``37 s``, ``12 min``, ``1.5 h``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:

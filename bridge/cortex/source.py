@@ -48,7 +48,7 @@ from bridge.errors import Reconnect
 from bridge.instance import Lock
 from bridge.outputs.lsl import OutletRegistry
 from bridge.pipeline import Sink
-from bridge.repeats import Repeats
+from bridge.repeats import Repeats, duration
 from bridge.selection import CONNECTED, Selection, choose_headsets, explain
 from bridge.sources import SinkFactory
 from bridge.status import EventName, StatusBoard
@@ -258,7 +258,7 @@ class CortexSource:
             say = self.repeats.note(("cortex", outcome.reason), now)
             if say is not None:
                 log.warning("Cortex waits for the user: %s; asking again in %s%s",
-                            outcome.reason, _seconds(delay),
+                            outcome.reason, duration(delay),
                             "" if say.first else f" (still waiting, {say.summary()})")
             return
         self.machine.handle(ConnectionEvent.FAILED)
@@ -473,14 +473,10 @@ class CortexSource:
         if outcome.unexpected:
             log.error("headset %s: unexpected failure", hid, exc_info=exc)
         elif say is not None:
-            log.warning("headset %s: %s; trying again in %s%s", hid, reason, _seconds(delay),
+            log.warning("headset %s: %s; trying again in %s%s", hid, reason, duration(delay),
                         "" if say.first else f" (still failing, {say.summary()})")
         return delay
 
-
-
-def _seconds(delay: float) -> str:
-    return f"{delay:.1f} s" if delay < 90 else f"{delay / 60:.0f} min"
 
 
 __all__ = ["CortexSource", "clock_mode_for", "is_loopback_url"]
