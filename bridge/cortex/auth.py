@@ -59,9 +59,6 @@ class Authorizer:
             self.token = None
         self.client_id, self._secret, self.license, self.debit = client_id, secret, license, debit
 
-    def same_secret(self, secret: str) -> bool:
-        return secret == self._secret
-
     def access_answered(self, granted: bool) -> None:
         self._rejected = not granted
         self._answered.set()

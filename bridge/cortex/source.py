@@ -219,9 +219,9 @@ class CortexSource:
         )
         try:
             await supervisor.run(self._attempt, before=self._set_backoff_cap)
-        except BaseException as exc:
-            outcome = classify(exc) if isinstance(exc, Exception) else None
-            if isinstance(outcome, Fatal) and self.machine.allows(ConnectionEvent.REFUSED):
+        except Exception:
+            # The supervisor lets out only what classify() called fatal.
+            if self.machine.allows(ConnectionEvent.REFUSED):
                 self.machine.handle(ConnectionEvent.REFUSED)
             raise
         finally:
