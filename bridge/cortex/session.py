@@ -49,7 +49,7 @@ from bridge.repeats import Repeats
 from bridge.selection import CONNECTED, DISCOVERED
 from bridge.status import EventName, StatusBoard
 from bridge.streams import MODEL_LACKS, HeadsetInfo, StreamPlan, build_plan
-from bridge.supervise import describe
+from bridge.supervise import cancel_and_wait, describe
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ CONNECT_WAIT_SECONDS = 30.0
 SUBSCRIBE_RETRY_SECONDS = 30.0
 CLOCK_RESYNC_SECONDS = 60.0
 SYNC_READINGS = 5
-PROBE_TIMEOUT = 2.0  # a stalled session: does Cortex still answer at all?
+PROBE_TIMEOUT = 2.0  # closing a session we give up on: Cortex need not answer
+STALL_ANSWER_GRACE = 1.0  # after a stalled Cortex answers, how long its late data may take
 CLOCK_CHECK_SECONDS = 0.25  # how often the streaming loop looks at its counters
 CLOCK_STEP_SECONDS = 0.5  # sample times jumping this far against arrival: re-sync at once
 DETECTIONS = {"com": "mentalCommand", "fac": "facialExpression"}
@@ -253,14 +254,11 @@ class HeadsetSession:
         self.machine.handle(HeadsetEvent.SUBSCRIBED)
         self.host.streaming_started(self.hid)
         while True:
-            if routes.ended.is_set():
-                raise SessionEnded(routes.end_reason)
-            if self.host.listed.get(self.hid) != CONNECTED:
-                raise SessionEnded("the headset is no longer connected")
+            self._check_live(routes)
             decision = decide(watch, time.monotonic(), _counters(routes))
             verdict = decision.verdict
             if verdict is Verdict.STALLED:
-                await self._stalled(sid, decision.amount)
+                await self._stalled(sid, decision.amount, routes)
             elif verdict is Verdict.CLOCK_STEP or verdict is Verdict.RESYNC:
                 if verdict is Verdict.CLOCK_STEP:
                     self.host.board.events.emit(EventName.CLOCK_STEP, self.hid,
@@ -298,21 +296,55 @@ class HeadsetSession:
                                         after_s=now - since)
             self.status.stalled_at = None
 
-    async def _stalled(self, sid: str, silent: float) -> None:
-        """No frame for ``silent`` seconds: if Cortex still answers, close the session and
-        start again; if it does not, the whole connection is dead: reconnect."""
+    def _check_live(self, routes: SessionRoutes) -> None:
+        """End the session when Cortex ended it or the headset went."""
+        if routes.ended.is_set():
+            raise SessionEnded(routes.end_reason)
+        if self.host.listed.get(self.hid) != CONNECTED:
+            raise SessionEnded("the headset is no longer connected")
+
+    async def _stalled(self, sid: str, silent: float, routes: SessionRoutes) -> None:
+        """No frame for ``silent`` seconds. Cortex may only be late (a busy machine, a
+        hiccup): what it sends late still goes out with its true times, so the session is
+        kept as long as the connection may still deliver. A probe decides, whichever
+        comes first:
+
+        - data again: the session goes on, the backlog already published;
+        - Cortex answers but this session's data does not follow within
+          ``STALL_ANSWER_GRACE`` (late data comes before or with the answer): Cortex no
+          longer sends it, so the session is closed and started again;
+        - no answer within ``cortex.request_timeout``: the connection is dead, reconnect
+          (the WebSocket keepalive drops a half-open socket meanwhile too).
+        """
         self.status.stalled_at = self.host.board.events.emit(
             EventName.STREAM_STALLED, self.hid, at=pylsl.local_clock() - silent, silent_s=silent
         ).lsl_time
+        received = _counters(routes).received
+        probe = asyncio.ensure_future(self.api.get_cortex_info())
         try:
-            async with asyncio.timeout(PROBE_TIMEOUT):
-                await self.api.get_cortex_info()
-        except CortexError:
-            pass  # an error is an answer too
-        except TimeoutError:
-            reason = f"Cortex sent nothing for {silent:.1f} s and does not answer"
-            self.host.request_reconnect(reason)
-            raise SessionEnded(reason) from None
+            while not probe.done():
+                if _counters(routes).received != received:
+                    return
+                self._check_live(routes)
+                await asyncio.wait({probe}, timeout=CLOCK_CHECK_SECONDS)
+            try:
+                probe.result()
+            except CortexError:
+                pass  # an error is an answer too
+            except TimeoutError:
+                if _counters(routes).received != received:
+                    return
+                reason = f"Cortex sent nothing for {silent:.1f} s and does not answer"
+                self.host.request_reconnect(reason)
+                raise SessionEnded(reason) from None
+            deadline = time.monotonic() + STALL_ANSWER_GRACE
+            while time.monotonic() < deadline:
+                if _counters(routes).received != received:
+                    return
+                self._check_live(routes)
+                await asyncio.sleep(CLOCK_CHECK_SECONDS)
+        finally:
+            await cancel_and_wait(probe)
         with contextlib.suppress(CortexError, TimeoutError):
             await self.host.auth.with_token(self.api, lambda: self.api.update_session(sid, "close"))
         raise SessionEnded(f"no data for {silent:.1f} s although Cortex answers")

@@ -93,6 +93,7 @@ class VirtualHeadset:
         self.dropped: dict[str, Ranges] = {s: Ranges() for s in COUNTER_STREAMS}
         self.interpolated: dict[str, Ranges] = {s: Ranges() for s in COUNTER_STREAMS}
         self.markers: list[dict[str, Any]] = []
+        self.muted_until = 0.0  # fault "mute": no data for its sessions until then
         self._eeg: signals.EegGenerator | None = None
         self._mot: signals.MotionGenerator | None = None
         self._row_cache: dict[tuple[str, int, int, float], list[tuple[int, list[Any]]]] = {}

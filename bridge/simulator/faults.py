@@ -211,6 +211,16 @@ def stall(svc: CortexService, seconds: float, start_delay: float = 0.0) -> dict[
     return {"seconds": seconds}
 
 
+def mute(svc: CortexService, h: VirtualHeadset, seconds: float) -> dict[str, Any]:
+    """For ``seconds`` the headset's sessions send no data, and what falls due meanwhile is
+    never sent; answers, warnings and other headsets go on. A Cortex that keeps a session
+    open but stopped streaming it, which only closing and reopening the session cures."""
+    if not seconds >= 0:
+        raise RpcError(Code.INVALID_PARAMS, "The seconds must be >= 0.")
+    h.muted_until = max(h.muted_until, svc.clock.monotonic() + seconds)
+    return {"headset": h.id, "seconds": seconds}
+
+
 def drop_connections(
     svc: CortexService, mode: str = "abort", requester: int | None = None
 ) -> dict[str, Any]:
@@ -363,6 +373,10 @@ FAULTS: Mapping[str, FaultKind] = {
             svc, str(p.get("stream", "eeg")),
             list(p["kinds"]) if isinstance(p["kinds"], list) else [],
         ),
+    ),
+    "mute": FaultKind(
+        (jsonrpc.anything("headset", False), jsonrpc.num("seconds")),
+        lambda svc, p, req: mute(svc, resolve_headset(svc, p.get("headset")), float(p["seconds"])),
     ),
     "stall": FaultKind(
         (jsonrpc.num("seconds"),),

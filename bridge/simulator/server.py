@@ -192,6 +192,9 @@ class Simulator:
     def stall(self, seconds: float) -> None:
         self.fault("stall", seconds=seconds)
 
+    def mute(self, headset: str | int | None, seconds: float) -> None:
+        self.fault("mute", headset=headset, seconds=seconds)
+
     def lose_answers(self, method: str, count: int = 1) -> None:
         self.fault("lose_answers", method=method, count=count)
 

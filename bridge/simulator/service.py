@@ -421,6 +421,9 @@ class CortexService:
                 end = max(end, min(sub.flood_end, sub.cursor + FLOOD_BATCH))
         if end <= sub.cursor:
             return
+        if h.muted_until > mono:  # fault "mute": what falls due now is never sent
+            sub.cursor = end
+            return
         stream = sub.stream
         rows = h.rows(stream, sub.cursor, end, sub.rate, self.met_cols)
         head = f'{{"{stream}":'

@@ -153,6 +153,9 @@ class CortexServiceV1(CortexService):
                 end = max(end, min(sub.flood_end, sub.cursor + 512))
         if end <= sub.cursor:
             return
+        if h.muted_until > mono:  # fault "mute": what falls due now is never sent
+            sub.cursor = end
+            return
         stream = sub.stream
         conn = self.conns.get(session.conn)
         if conn is None or not conn.open:

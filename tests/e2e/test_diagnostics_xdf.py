@@ -111,7 +111,11 @@ def test_every_fault_is_in_the_recording_at_its_time(
 
             injected["stall"] = pylsl.local_clock()
             sim.call(lambda s: s.stall(3.0))
-            time.sleep(6.0)  # stall, detection, new session, data again
+            time.sleep(4.0)  # stall, detection, the backlog
+
+            injected["mute"] = pylsl.local_clock()
+            sim.call(lambda s: s.mute(headset, 3.5))
+            time.sleep(6.0)  # silence, detection, new session, data again
 
             injected["cortex_lost"] = pylsl.local_clock()
             sim.call(lambda s: s.drop_connections("abort"))
@@ -169,13 +173,21 @@ def test_every_fault_is_in_the_recording_at_its_time(
     assert refused["value"] == "old" and refused["marker_time"] < injected["markers"] - 100
 
     # The stall: stamped when the silence began (the last frame came DELAY_S late, the
-    # silence holds back data due from then on), detected after stall_timeout; then a
-    # new session and data again.
+    # silence holds back data due from then on), detected after stall_timeout; Cortex
+    # then delivers the backlog on the same session: resumed, no session ended.
     t_stall, stall = find("stream_stalled", injected["stall"], 1.0, headset=headset)
     assert stall["silent_s"] >= 1.5
-    find("session_ended", injected["stall"], 5.0, headset=headset)
-    find("session_restarted", injected["stall"], 6.0, headset=headset)
-    find("stream_resumed", t_stall, 6.0, headset=headset)
+    _, resumed = find("stream_resumed", t_stall, 4.0, headset=headset)
+    assert 2.5 <= resumed["after_s"] <= 4.0
+    assert not [e for t, e in events if e["event"] == "session_ended"
+                and injected["stall"] <= t < injected["mute"]]
+
+    # A session Cortex no longer streams (it answers, sends nothing): ended and opened
+    # again, then data again.
+    t_mute, _ = find("stream_stalled", injected["mute"], 1.0, headset=headset)
+    find("session_ended", injected["mute"], 4.0, headset=headset)
+    find("session_restarted", injected["mute"], 5.0, headset=headset)
+    find("stream_resumed", t_mute, 6.0, headset=headset)
 
     # The connection: lost at once, back within a couple of seconds, a new session.
     find("cortex_lost", injected["cortex_lost"], 1.0)

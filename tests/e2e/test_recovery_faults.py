@@ -389,25 +389,64 @@ def test_short_stall_loses_nothing(rig_factory: Callable[..., Rig]) -> None:
     rig.check_markers()
 
 
-def test_long_stall_reconnects(rig_factory: Callable[..., Rig]) -> None:
+def test_long_stall_keeps_the_backlog(rig_factory: Callable[..., Rig]) -> None:
+    """A stall past ``stall_timeout`` while Cortex may still deliver: the session is kept,
+    and what Cortex sends late is published with its true times: nothing lost."""
     rig = rig_factory(cortex__stall_timeout="1.5")
     rig.fault(lambda s: s.stall(4.0))
     time.sleep(4.0)
     rig.restored()
+    time.sleep(1.0)
+    assert {s["id"] for s in rig.sim.state()["sessions"]} == rig.sessions_before  # kept
+    rig.check_same_outlets()
+    gaps = np.diff(np.asarray(rig.reader.arrivals))
+    sent, pushed = rig.finish()
+    report("long stall (4 s, stall_timeout 1.5 s)", longest_arrival_gap_s=float(gaps.max()),
+           lost=sent - pushed)
+    assert gaps.max() > 2.0  # there was a stall
+    assert pushed == sent
+    rig.check_inlet(pushed)
+    rig.check_markers()
+
+
+def test_stall_without_answer_reconnects(rig_factory: Callable[..., Rig]) -> None:
+    """A stall that outlasts the probe's ``request_timeout``: the connection is dead to
+    the bridge, which drops it (and the session with it) and starts again."""
+    rig = rig_factory(cortex__stall_timeout="1.5", cortex__request_timeout="1.0")
+    rig.fault(lambda s: s.stall(4.0))
+    time.sleep(4.0)
+    rig.restored()
     took = rig.wait_new_session_streaming()
-    # Cortex did not answer the bridge's probe: the bridge dropped the connection (and
-    # the session with it) rather than waiting on a request to close the session.
     closed_by = {s["id"]: s["closedBy"] for s in rig.sim.state()["sessions"]}
     assert {closed_by[sid] for sid in rig.sessions_before} == {"connection"}, closed_by
     time.sleep(1.0)
     rig.check_same_outlets()
     sent, pushed = rig.finish()
-    report("long stall (4 s, stall_timeout 1.5 s)", recovery_after_stall_end_s=took,
+    report("stall without answer (4 s, probe 1 s)", recovery_after_stall_end_s=took,
            lost_on_the_wire=sent - pushed)
     assert took < 2.0
     assert 0 <= sent - pushed <= IN_FLIGHT_LIMIT
     rig.check_inlet(pushed)
     rig.check_markers(in_flight_may_repeat=True)
+
+
+def test_muted_session_is_restarted(rig_factory: Callable[..., Rig]) -> None:
+    """Cortex answers but sends the session nothing: the bridge closes that session and
+    opens another; only what Cortex never sent is missing."""
+    rig = rig_factory(cortex__stall_timeout="1.5")
+    rig.fault(lambda s: s.mute(rig.headset, 3.0))
+    rig.restored()
+    took = rig.wait_new_session_streaming()
+    closed_by = {s["id"]: s["closedBy"] for s in rig.sim.state()["sessions"]}
+    assert {closed_by[sid] for sid in rig.sessions_before} == {"client"}, closed_by
+    time.sleep(1.0)
+    rig.check_same_outlets()
+    sent, pushed = rig.finish()
+    report("muted session (stall_timeout 1.5 s)", new_session_after_s=took)
+    assert took < 1.5 + 1.0 + 2.0  # detection, the answer's grace, a new session
+    assert pushed == sent  # the simulator counts only what it sent
+    rig.check_inlet(pushed)
+    rig.check_markers()
 
 
 def test_malformed_frames_are_counted_not_fatal(rig_factory: Callable[..., Rig]) -> None:

@@ -281,6 +281,26 @@ def test_stall_holds_everything_then_catches_up(sim, cortex_client):
     assert all((b - a) % 128 == 1 for a, b in itertools.pairwise(counters))
 
 
+def test_mute_stops_one_headsets_data_for_good_while_answers_go_on(sim, cortex_client):
+    """A muted session sends nothing for the time given and never sends what fell due
+    then (a COUNTER gap afterwards), while requests are answered at once."""
+    client = cortex_client(sim)
+    _streaming(client)
+    client.pump(0.3)
+    sim.call(lambda s: s.mute(None, 1.0))
+    client.pump(0.05)
+    before = len(_eeg(client))
+    started = time.time()
+    assert "result" in client.request("getCortexInfo")
+    assert time.time() - started < 0.5  # answers are not held
+    client.pump(0.6)
+    assert len(_eeg(client)) - before <= 2  # at most what was on the wire
+    client.pump(1.0)
+    times = [t for _, t, _ in _eeg(client)]
+    assert max(b - a for a, b in itertools.pairwise(times)) >= 0.9  # never sent
+    assert len(times) > before + 20  # data again
+
+
 def test_stall_over_the_wire_answers_before_stalling(sim, cortex_client):
     """Asked for on the wire, the stall starts just after its own answer has left."""
     client = cortex_client(sim)
