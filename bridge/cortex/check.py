@@ -160,10 +160,9 @@ async def _one_headset(
     multi: bool,
     report: Report,
 ) -> None:
-    holder = source.claim_headset(hid)
+    holder = await source.claim_headset(hid)
     if holder is not None:  # a running bridge streams it: check must not disturb it
-        report.say(f"headset {hid}: bridged by another cortex-bridge on this host ({holder}); "
-                   "not opened")
+        report.say(f"headset {hid}: bridged by {holder}; not opened")
         return
     session = HeadsetSession(source, api, hid)
     if source.listed.get(hid) != CONNECTED:

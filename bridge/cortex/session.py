@@ -141,7 +141,7 @@ class SessionHost(Protocol):
 
     def streaming_started(self, headset_id: str) -> None: ...
 
-    def claim_headset(self, headset_id: str) -> str | None: ...
+    async def claim_headset(self, headset_id: str) -> str | None: ...
 
     @property
     def repeats(self) -> Repeats: ...
@@ -174,10 +174,9 @@ class HeadsetSession:
         sid: str | None = None
         try:
             try:
-                holder = host.claim_headset(hid)
+                holder = await host.claim_headset(hid)
                 if holder is not None:
-                    raise SessionEnded(f"another cortex-bridge on this host bridges it "
-                                       f"({holder})", at_once=False)
+                    raise SessionEnded(f"{holder} bridges it", at_once=False)
                 await self._ensure_connected()
                 self.machine.handle(HeadsetEvent.CONNECTED)
                 listed = host.listed_objects.get(hid, {"id": hid})

@@ -46,7 +46,7 @@ from bridge.cortex.session import (
 )
 from bridge.errors import Reconnect
 from bridge.instance import Lock
-from bridge.outputs.lsl import OutletRegistry
+from bridge.outputs.lsl import OutletRegistry, published_elsewhere
 from bridge.pipeline import Sink
 from bridge.repeats import Repeats, duration
 from bridge.selection import CONNECTED, Selection, choose_headsets, explain
@@ -165,14 +165,25 @@ class CortexSource:
     def _show(self, old: ConnectionState, new: ConnectionState, event: ConnectionEvent) -> None:
         self.board.cortex_state = new.value
 
-    def claim_headset(self, hid: str) -> str | None:
-        """Hold the headset's host-wide lock while this source runs; None when held by us,
-        else who holds it (another bridge on this host streams that headset)."""
+    async def claim_headset(self, hid: str) -> str | None:
+        """Hold the headset's host-wide lock while this source runs; None when ours,
+        else who bridges it already: another bridge on this host (the lock), or one
+        elsewhere whose outlets of this headset are on the network (asked once, before
+        this source publishes any)."""
         lock = self._headset_locks.get(hid)
         if lock is not None and lock.held:
             return None
-        lock = self._headset_locks[hid] = Lock(f"headset-{hid}")
-        return lock.acquire()
+        lock = Lock(f"headset-{hid}")
+        holder = lock.acquire()
+        if holder is not None:
+            return f"another cortex-bridge on this host ({holder})"
+        other = await asyncio.to_thread(published_elsewhere, hid, self.registry.uids())
+        if other is not None:
+            lock.release()
+            return (f"another cortex-bridge on {other.hostname() or 'the network'} "
+                    f"(its LSL outlet {other.source_id()})")
+        self._headset_locks[hid] = lock
+        return None
 
     def release_headsets(self) -> None:
         for lock in self._headset_locks.values():

@@ -368,6 +368,7 @@ class LslOutlet:
         self._outlet: pylsl.StreamOutlet | None = pylsl.StreamOutlet(
             info, chunk_size=0, max_buffered=max_buffered
         )
+        self.uid: str = self._outlet.get_info().uid()
         self._fast_push = float32_pusher(self._outlet)  # None for string outlets
 
     @property
@@ -462,6 +463,22 @@ def timing_provenance(
     return fields
 
 
+PUBLISHED_LOOKUP_S = 1.0  # listening for another bridge's outlets of a headset (a loopback
+# resolve here takes about 0.5 s to hear of an outlet)
+
+
+def published_elsewhere(headset_id: str, own_uids: set[str],
+                        timeout: float = PUBLISHED_LOOKUP_S) -> pylsl.StreamInfo | None:
+    """An outlet of this headset that another process publishes (another bridge, maybe
+    on another machine: host locks cannot see it), or None. Blocks up to ``timeout``
+    when there is none; run it off the event loop."""
+    prefix = f"{SOURCE_ID_PREFIX}:{headset_id}:"
+    if "'" in prefix:
+        return None  # not expressible in liblsl's XPath; a headset id never has one
+    found = pylsl.resolve_bypred(f"starts-with(source_id,'{prefix}')", 1, timeout)
+    return next((info for info in found if info.uid() not in own_uids), None)
+
+
 class OutletRegistry:
     """All outlets of the daemon, keyed by ``source_id``, kept across reconnects.
 
@@ -482,6 +499,10 @@ class OutletRegistry:
         self._extra_sync = dict(extra_sync or {})
         self._max_buffered = max_buffered
         self._outlets: dict[str, LslOutlet] = {}
+
+    def uids(self) -> set[str]:
+        """The LSL uids of this process's outlets (to tell them from another bridge's)."""
+        return {outlet.uid for outlet in self._outlets.values()}
 
     def get_or_create(
         self, plan: StreamPlan, headset: HeadsetInfo, naming: OutletNaming | None = None

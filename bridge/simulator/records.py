@@ -257,6 +257,7 @@ def inject_marker(svc: CortexService, call: Call) -> Any:
         "timeMs": p["time"],
         "sampleIndex": k,
         "sampleTime": round(h.eeg_time(k), 6),
+        "monoTime": round(h.mono_anchor + (time_s - h.epoch_anchor), 6),
         "sentIndex": None,
         "sentTime": None,
     }

@@ -416,6 +416,7 @@ def inject_marker(svc: CortexServiceV1, call: Call) -> Any:
         "timeMs": time_s * 1000.0,
         "sampleIndex": k,
         "sampleTime": round(h.eeg_time(k), 6),
+        "monoTime": round(h.mono_anchor + (time_s - h.epoch_anchor), 6),
         "sentIndex": None,
         "sentTime": None,
         "code": mt.code,

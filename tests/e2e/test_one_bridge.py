@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
+from pathlib import Path
 
 import pytest
 from bridge_harness import BridgeThread, settings_for
@@ -62,3 +64,28 @@ def test_a_second_configuration_leaves_the_first_ones_headset_alone(
         assert {s["id"] for s in live_sessions(sim)} == sessions, "the session was disturbed"
     said = [r.getMessage() for r in caplog.records if "another cortex-bridge" in r.getMessage()]
     assert len(said) == 1, said
+
+
+def test_a_bridge_elsewhere_is_found_by_its_outlets(
+    sim: SimulatorThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bridge whose locks this one cannot see (on another machine; here: another lock
+    directory) publishes the headset's outlets: this one leaves the headset alone and
+    names the other by its host and outlet."""
+    caplog.set_level(logging.WARNING, logger="bridge.cortex")
+    settings = settings_for(sim, cortex__streams="mot")
+    headset = sim.state()["headsets"][0]["id"]
+    with BridgeThread(settings) as first:
+        first.wait_streaming()
+        sessions = {s["id"] for s in live_sessions(sim)}
+        monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "elsewhere"))
+        with BridgeThread(settings) as second:
+            time.sleep(3.0)
+            assert second.error is None
+            assert second.app is not None and not second.app.streaming.is_set()
+        assert {s["id"] for s in live_sessions(sim)} == sessions, "the session was disturbed"
+        assert first.error is None
+    said = [r.getMessage() for r in caplog.records if "another cortex-bridge" in r.getMessage()]
+    assert len(said) == 1, said
+    assert f"on {socket.gethostname()} (its LSL outlet cortex-bridge:{headset}:mot)" in said[0]
