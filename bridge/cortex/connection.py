@@ -18,6 +18,7 @@ types, the same as for the Emogg source, which stays on websockets.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import ssl
 from collections.abc import Callable, Mapping
@@ -67,6 +68,7 @@ CLOSE_HANDSHAKE_SECONDS = 0.3
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # A ping when nothing arrived for this long; the connection is dropped when its pong
 # does not come within as long again (Cortex answers pings, as websockets did here).
+ABANDONED_KEPT = 1024  # request ids given up on whose late answers are recognised
 PING_IDLE_S = 10.0
 PING_REPLY_S = 10.0
 
@@ -162,6 +164,10 @@ class CortexConnection:
         self._timeout = request_timeout
         self._requests = RequestBuilder()
         self._pending: dict[int | str, tuple[str, asyncio.Future[Any]]] = {}
+        # Requests given up on (timed out, cancelled): their answers may still come, late
+        # (after a stall), and are no stranger's. The oldest are forgotten.
+        self._abandoned: collections.OrderedDict[int | str, str] = collections.OrderedDict()
+        self.late_answers = 0
         self._transport: WSTransport | None = None
         self._closed = asyncio.Event()
         self.close_code: int | None = None  # what the server's close frame said
@@ -246,6 +252,10 @@ class CortexConnection:
             raise TimeoutError(f"{method}: no answer from Cortex within the timeout") from None
         finally:
             self._pending.pop(rid, None)
+            if future.cancelled():  # timed out or cancelled: no answer taken
+                self._abandoned[rid] = method
+                while len(self._abandoned) > ABANDONED_KEPT:
+                    self._abandoned.popitem(last=False)
 
     def handle_message(self, message: str | bytes | memoryview) -> None:
         """One WebSocket message, whatever it holds: to its callback or request. Never
@@ -277,7 +287,11 @@ class CortexConnection:
     def _resolve(self, rid: int | str | None, result: Any, error: ErrorResponse | None) -> None:
         entry = self._pending.get(rid) if rid is not None else None
         if entry is None:
-            if error is not None and rid is None:
+            late = self._abandoned.pop(rid, None) if rid is not None else None
+            if late is not None:
+                self.late_answers += 1
+                log.debug("<- %s #%s, late: the request was given up on", late, rid)
+            elif error is not None and rid is None:
                 self._on_malformed(f"an error without a request id: {error.code} {error.message}")
             else:
                 self._on_malformed(f"an answer to an unknown request id {rid!r}")
