@@ -2,12 +2,16 @@
 real bridge by the replay server (issue 15).
 
 Parametrised over the table itself, so a new row is a new test case, and a row whose
-(method, action) has no driver here fails until it gets one. One bridge run and one
-replay server serve every non-fatal row (``rig``, module-scoped): each case answers one
-request with the row's error (:meth:`ReplayServer.inject`) or sends the row's warning
-(:meth:`ReplayServer.broadcast`), makes the bridge ask (warning 11: reopen), and asserts
-what the row's action means from outside: a retry, a re-authorization, a wait for the
-user that the status names, a degraded session, a dropped stream, the exit code.
+(method, action) has no driver here fails until it gets one; nothing is exempted. One
+bridge run and one replay server serve every non-fatal row (``rig``, module-scoped):
+each case answers one request with the row's error (:meth:`ReplayServer.inject`) or
+sends the row's warning (:meth:`ReplayServer.broadcast`), makes the bridge ask (warning
+11: reopen), and asserts what the row's action means from outside: a retry, a
+re-authorization, a wait for the user that the status names, a degraded session, a
+dropped or patiently retried stream, the exit code. The marker rows (``injectMarker``,
+``stopRecord``) get a run of their own with markers read from an LSL stream
+(``marker_rig``): a refused marker counted with Cortex's reason, a record already
+stopped at shutdown.
 """
 
 from __future__ import annotations
