@@ -69,6 +69,8 @@ STREAMS = ("eeg", "mot", "dev", "eq", "pow", "met", "com", "fac", "sys")
 STREAM_REFUSED = {"code": -32016, "message": "The stream is unavailable or unsupported."}
 # 1.x's message for the same code (seeds/001, Errors).
 STREAM_REFUSED_V1 = {"code": -32016, "message": "Stream unavailable or already been subscribed."}
+# seeds/001 (Errors): the 1.x table's message; v2 does not document its refusal.
+RECORDING_STOPPED = {"code": -32011, "message": "The recording of current session has been stopped."}
 USB_REFUSAL = {"code": -32004, "message": "The headset is currently not available."}
 METHOD_NOT_FOUND = {"code": -32601, "message": "Method not found."}
 METHOD_NOT_FOUND_V1 = {"code": -32601, "message": "The method does not exist / is not available."}
@@ -233,6 +235,7 @@ class _Session:
     started: str
     loops: list[asyncio.Task[None]] = field(default_factory=list)
     ended: bool = False
+    record: JsonObject | None = None  # the record in progress (createRecord, v2)
 
 
 class ReplayServer:
@@ -640,6 +643,62 @@ DETECTION_INFO: dict[str, JsonObject] = {
     },
 }  # fmt: skip
 
+def _record_default(c: _Connection, params: JsonObject, s: _Session | None) -> JsonObject:
+    """``createRecord`` (cortex_api.md §8): the observed answer's shape (Emotiv/cortex-
+    example#71), filled from the request; the record is the session's until stopRecord."""
+    if s is None:
+        return {"error": {"code": -32007, "message": "The session does not exist."}}
+    s.record = {
+        "applicationId": "", "applicationVersion": "1.0",
+        "description": str(params.get("description", "")), "endDatetime": "",
+        "experimentId": 0, "licenseId": "", "licenseScope": [""], "localOnly": False,
+        "ownerId": "", "startDatetime": _now_iso(), "tags": [],
+        "title": str(params.get("title", "")), "uuid": str(uuid.uuid4()),
+    }  # fmt: skip
+    return _ok({"record": dict(s.record), "sessionId": s.sid})
+
+
+def _stop_record_default(c: _Connection, params: JsonObject, s: _Session | None) -> JsonObject:
+    """``stopRecord`` (cortex_api.md §8): ``{record, sessionId}``, ``endDatetime`` set. A
+    session without a record: the 1.x table's -32011 and its message (seeds/001, Errors);
+    the v2 docs do not say how Cortex refuses it."""
+    if s is None:
+        return {"error": {"code": -32007, "message": "The session does not exist."}}
+    if s.record is None:
+        return {"error": dict(RECORDING_STOPPED)}
+    record, s.record = {**s.record, "endDatetime": _now_iso()}, None
+    return _ok({"record": record, "sessionId": s.sid})
+
+
+def _marker_default(c: _Connection, params: JsonObject, s: _Session | None) -> JsonObject:
+    """``injectMarker`` (cortex_api.md §7.1, the docs' example): ``{marker, recordId,
+    sessionId}``, the marker object echoing the request (v2)."""
+    if s is None:
+        return {"error": {"code": -32007, "message": "The session does not exist."}}
+    at = params.get("time")
+    when = (datetime.fromtimestamp(float(at) / 1000.0, UTC).isoformat()
+            if isinstance(at, int | float) and not isinstance(at, bool) else _now_iso())  # fmt: skip
+    marker = {"endDatetime": when, "extras": params.get("extras") or {},
+              "label": params.get("label", ""), "port": params.get("port") or "Software",
+              "startDatetime": when, "type": "instance", "uuid": str(uuid.uuid4()),
+              "value": params.get("value")}  # fmt: skip
+    record = s.record.get("uuid", "") if s.record is not None else ""
+    return _ok({"marker": marker, "recordId": record, "sessionId": s.sid})
+
+
+def _marker_default_v1(c: _Connection, params: JsonObject, s: _Session | None) -> JsonObject:
+    """1.x ``injectMarker`` (cortex_api.md §7.5): the whole session object, its
+    ``markers`` naming the one injected."""
+    if s is None:
+        return {"error": {"code": -32007, "message": "The session does not exist."}}
+    value = params.get("value")
+    marker = {"code": value if isinstance(value, int) else 1,
+              "enums": [value] if isinstance(value, str) else [],
+              "events": [[_now_iso(), value]], "label": params.get("label", ""),
+              "port": params.get("port") or "Software"}  # fmt: skip
+    return _ok({**c._session_object(s), "markers": [marker]})
+
+
 ACCESS_GRANTED = {  # observed, Emotiv/cortex-example#48
     "accessGranted": True,
     "message": "The user has granted access right to this application.",
@@ -680,6 +739,11 @@ DEFAULTS: dict[tuple[str, str], Handler] = {
     ("v2", "syncWithHeadsetClock"): _sync_default,
     ("*", "getDetectionInfo"): lambda c, p, s: _ok(
         copy.deepcopy(DETECTION_INFO.get(str(p.get("detection")), {}))),
+    # Records and markers (1.x has no records: the bridge asks for none there).
+    ("v2", "createRecord"): _record_default,
+    ("v2", "stopRecord"): _stop_record_default,
+    ("v2", "injectMarker"): _marker_default,
+    ("v1", "injectMarker"): _marker_default_v1,
 }
 
 

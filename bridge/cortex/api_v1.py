@@ -44,7 +44,8 @@ from bridge.cortex.api import (
     Subscription,
 )
 from bridge.cortex.connection import DataHandler
-from bridge.cortex.protocol import TOKEN_ERRORS, CortexError, ErrorCode
+from bridge.cortex.errors import Action, error_rule
+from bridge.cortex.protocol import CortexError, ErrorCode
 from bridge.cortex.v1_frames import (
     V1Frames,
     iso_time,
@@ -244,7 +245,9 @@ class CortexApiV1(CortexApi):
             except CortexError as exc:
                 if stream == "eeg":
                     self.frames.release(session)
-                if exc.code in TOKEN_ERRORS or exc.code not in NOT_SUBSCRIBABLE:
+                # A token error is the token runner's (the table's REAUTHORIZE rows).
+                reauthorize = error_rule(exc.code, exc.method).action is Action.REAUTHORIZE
+                if reauthorize or exc.code not in NOT_SUBSCRIBABLE:
                     raise
                 failure.append(SubscribeFailure(stream, exc.code, exc.cortex_message))
                 continue

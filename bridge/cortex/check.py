@@ -25,9 +25,9 @@ from bridge.config.uris import shown_url
 from bridge.cortex.api import CortexApi, SubscribeFailure
 from bridge.cortex.auth import AccessPending
 from bridge.cortex.connection import CortexConnection
-from bridge.cortex.errors import error_rule, escalate
+from bridge.cortex.errors import ACTIVATION_ERRORS, error_rule, escalate
 from bridge.cortex.hints import hint_for
-from bridge.cortex.protocol import ACTIVATION_ERRORS, CortexError, ErrorCode
+from bridge.cortex.protocol import CortexError, ErrorCode
 from bridge.cortex.session import HEADSET_POLL_SECONDS, HeadsetSession, SessionEnded
 from bridge.cortex.source import CortexSource
 from bridge.errors import ExitCode
@@ -139,8 +139,7 @@ async def _headsets(
     for obj in headsets:
         by = obj.get("connectedBy")
         report.say(f"headset {obj['id']}: {obj.get('status', '?')}" + (f" ({by})" if by else ""))
-    source.listed = {h["id"]: str(h.get("status", "")) for h in headsets}
-    source.listed_objects = {h["id"]: h for h in headsets}
+    source.note_listing(headsets)
     selection = choose_headsets(headsets, patterns)
     for notice in explain(selection, patterns):
         report.warn(notice.text)
@@ -214,8 +213,7 @@ async def _keep_listing(source: CortexSource, api: CortexApi) -> None:
     while True:
         await asyncio.sleep(HEADSET_POLL_SECONDS / 2)
         headsets = await api.query_headsets()
-        source.listed = {h["id"]: str(h.get("status", "")) for h in headsets}
-        source.listed_objects = {h["id"]: h for h in headsets}
+        source.note_listing(headsets)
 
 
 def _say_activation(
@@ -236,8 +234,9 @@ def _say_activation(
 
 def _refused(report: Report, headset: HeadsetInfo, fail: SubscribeFailure, activated: bool) -> None:
     hid, stream = headset.id, fail.stream
-    if not activated and stream in NEEDS_ACTIVATION and fail.code in (
-        ErrorCode.STREAM_UNAVAILABLE, *ACTIVATION_ERRORS, -32012,
+    if not activated and stream in NEEDS_ACTIVATION and (
+        fail.code in ACTIVATION_ERRORS
+        or fail.code in (ErrorCode.STREAM_UNAVAILABLE, ErrorCode.SESSION_NOT_ACTIVATED)
     ):
         report.say(f"headset {hid}: stream {stream} needs an activated session; not checked "
                    "(check --activate checks it)")

@@ -27,6 +27,7 @@ from bridge.cortex.protocol import CortexError
 from bridge.errors import BridgeError, ExitCode, Reconnect, Refused, UserActionNeeded
 
 __all__ = [
+    "ACTIVATION_ERRORS",
     "ERRORS",
     "METHOD_RULES",
     "WARNINGS",
@@ -277,13 +278,18 @@ _ERROR_ROWS: tuple[tuple[int, str, Action, str, str] | tuple[int, str, Action, s
 
 # Per-method meanings that differ from the code's general one. (method, code, action, hint)
 _METHOD_ROWS: tuple[tuple[str, int, Action, str], ...] = (
-    # A stream that cannot be had is dropped for good, whatever the reason (issue 15:
-    # a licence without EEG, a model without fac must not be retried every 30 s).
-    ("subscribe", -32016, _D,
-     "the stream is unavailable for this headset or licence; not subscribing to it again"),
-    ("subscribe", -32012, _D,
-     "the stream needs an activated session; not subscribing to it again"),
-    ("subscribe", -32232, _D, "EEG needs a valid EEG licence; not subscribing to it again"),
+    # Subscribe refusals (failure items; bridge/cortex/session.py): a licence refusal is
+    # asked for again within the session at a backoff growing to LICENCE_PATIENCE (a
+    # licence bought meanwhile is found; issue 15: never a WARNING every 30 s); a stream
+    # the headset's model never has (streams.MODEL_LACKS) is never asked for again,
+    # whatever the code; a DROP_STREAM row is not asked for again in the session.
+    ("subscribe", -32016, _R,
+     "the stream is unavailable for this headset or licence (e.g. no EEG licence); asking "
+     "again at a backoff growing to an hour, never for a stream the model does not have"),
+    ("subscribe", -32012, _R,
+     "the stream needs an activated session; asking again at a backoff growing to an hour"),
+    ("subscribe", -32232, _R,
+     "EEG needs a valid EEG licence; asking again at a backoff growing to an hour"),
     ("subscribe", -32602, _D,
      "this Cortex does not know the stream (an older version); not subscribing to it again"),
     # The headset went away under a new session: start over with it.
@@ -308,9 +314,7 @@ _METHOD_ROWS: tuple[tuple[str, int, Action, str], ...] = (
     ("injectMarker", -32018, _D, "the marker missed a required parameter; this marker is dropped"),
     ("injectMarker", -32115, _D,
      "the marker's time is too far in the past; this marker is dropped"),
-    # Undoing what is already undone.
-    ("unsubscribe", -32016, _I, "the stream was not subscribed"),
-    ("unsubscribe", -32007, _I, "the session is already gone"),
+    # Undoing what is already undone (at shutdown; the session is closed next anyway).
     ("stopRecord", -32011, _I, "the recording was already stopped"),
 )
 
@@ -347,6 +351,14 @@ def _method_table(rows: Iterable[tuple[str, int, Action, str]]) -> Mapping[tuple
 
 
 METHOD_RULES: Mapping[tuple[str, int], ErrorRule] = _method_table(_METHOD_ROWS)
+
+# Codes that mean the licence does not allow an activated session: the rows on which
+# createSession goes on with an unactivated one (derived, so the table stays the one
+# source).
+ACTIVATION_ERRORS: frozenset[int] = frozenset(
+    code for (method, code), rule in METHOD_RULES.items()
+    if method == "createSession" and rule.action is Action.DEGRADE
+)
 
 
 def error_rule(code: int, method: str = "") -> ErrorRule:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from bridge.cortex.errors import LICENCE_PATIENCE
+
 
 class LifecycleError(RuntimeError):
     """An event arrived that the table does not declare for the current state: a bug in
@@ -178,7 +180,9 @@ def _node(state: StrEnum) -> str:
 
 BASELINE_WEIGHT = 0.1  # how fast the delivery-lag baseline follows slow drift
 STALL_RATE_PERIODS = 3.0  # a stall lasts at least this many periods of the fastest stream
-RETRY_CAP = 3600.0  # refused streams are asked for again at least once an hour
+# Refused streams are asked for again at least this often: the licence patience (an
+# hour), as for every licence refusal (the table's subscribe rows say so).
+RETRY_CAP = LICENCE_PATIENCE
 
 
 class Verdict(StrEnum):

@@ -54,26 +54,6 @@ class ErrorCode(IntEnum):
     TOKEN_APP_MISMATCH = -32135
 
 
-# Errors after which a new token is needed (authorize again).
-TOKEN_ERRORS = frozenset(
-    {
-        ErrorCode.TOKEN_INVALID,
-        ErrorCode.TOKEN_EXPIRED,
-        ErrorCode.TOKEN_NOT_FIT,
-        ErrorCode.TOKEN_APP_MISMATCH,
-    }
-)
-# Errors that mean the session cannot be activated with this licence.
-ACTIVATION_ERRORS = frozenset(
-    {
-        ErrorCode.INVALID_LICENSE,
-        ErrorCode.SESSION_LIMIT,
-        ErrorCode.LICENSE_EXPIRED,
-        ErrorCode.NO_LICENSE_PERMISSION,
-    }
-)
-
-
 class WarningCode(IntEnum):
     """Warning codes the bridge reacts to (cortex_api.md §6)."""
 

@@ -461,14 +461,18 @@ class HeadsetSession:
             host.board.stream(headset.id, fail.stream).state = "unavailable"
             host.board.events.emit(EventName.STREAM_REFUSED, headset.id, stream=fail.stream,
                                    code=fail.code, reason=fail.message)
-            if fail.permanent or fail.stream in MODEL_LACKS.get(headset.model, ()):
-                why = fail.message if fail.permanent else f"an {headset.model_name} has none"
+            # The table's subscribe rows: DROP_STREAM is not asked for again in this
+            # session, the rest (licence refusals) at a backoff growing to an hour.
+            rule = error_rule(fail.code, "subscribe")
+            lacks = fail.stream in MODEL_LACKS.get(headset.model, ())
+            if fail.permanent or lacks or rule.action is Action.DROP_STREAM:
+                why = (f"an {headset.model_name} has none" if lacks and not fail.permanent
+                       else fail.message or rule.hint)  # fmt: skip
                 if host.repeats.note(("stream", headset.id, fail.stream), now) is not None:
                     log.warning("headset %s: stream %s not bridged: %s (remove it from "
                                 "cortex.streams)", headset.id, fail.stream, why)
                 continue
             retry.append(fail.stream)
-            rule = error_rule(fail.code, "subscribe")
             say = host.repeats.note(("refused", headset.id, fail.stream, fail.code), now)
             if say is not None:
                 log.warning(

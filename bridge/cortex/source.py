@@ -196,6 +196,9 @@ class CortexSource:
             self.request_reconnect("the user acted in EMOTIV Launcher")
 
     def _headset_failed(self, hid: str, why: str) -> None:
+        """100-102, 113, 31: kept until the headset's connect wait reads it, or until the
+        headset is seen connected after all (then it is stale: the next session must
+        not end on it, nor say the headset failed)."""
         self.connect_failures[hid] = why
 
     def streaming_started(self, hid: str) -> None:
@@ -213,8 +216,18 @@ class CortexSource:
         self.listed[hid] = "disconnected"
 
     def _headset_connected(self, hid: str) -> None:
+        self.connect_failures.pop(hid, None)  # 104: an earlier failure is over
         if hid in self._tasks:
             self.listed[hid] = CONNECTED
+
+    def note_listing(self, headsets: Sequence[Mapping[str, Any]]) -> None:
+        """What ``queryHeadsets`` answered; a headset listed connected has no pending
+        connect failure any more."""
+        self.listed = {h["id"]: str(h.get("status", "")) for h in headsets}
+        self.listed_objects = {h["id"]: h for h in headsets}
+        for hid, status in self.listed.items():
+            if status == CONNECTED:
+                self.connect_failures.pop(hid, None)
 
     # ------------------------------------------------------------ the connection
 
@@ -417,8 +430,7 @@ class CortexSource:
         retry_after: dict[str, float] = {}
         while True:
             headsets = await api.query_headsets()
-            self.listed = {h["id"]: str(h.get("status", "")) for h in headsets}
-            self.listed_objects = {h["id"]: h for h in headsets}
+            self.note_listing(headsets)
             selection = choose_headsets(headsets, patterns)
             self._say_selection(selection, patterns)
             chosen = [h["id"] for h in selection.chosen]

@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 from bridge.config import MarkerSettings
 from bridge.cortex.api import CortexApi
+from bridge.cortex.errors import Action, error_rule
 from bridge.cortex.protocol import CortexError
 from bridge.markers.control import LiveSession, RecordControl
 from bridge.markers.echo import (
@@ -204,7 +205,14 @@ class MarkerService:
                 await api.stop_record(sid)
                 log.info("record %s stopped", record_id)
             except (CortexError, TimeoutError) as exc:
-                log.warning("record %s: stopRecord failed: %s", record_id, exc)
+                # The table's stopRecord rows: a record already stopped is no failure.
+                # Nothing is retried at shutdown (closing the session finalises it too).
+                code = exc.code if isinstance(exc, CortexError) else None
+                if code is not None and error_rule(code, "stopRecord").action is Action.IGNORE:
+                    log.info("record %s: %s (Cortex error %d)", record_id,
+                             error_rule(code, "stopRecord").hint, code)
+                else:
+                    log.warning("record %s: stopRecord failed: %s", record_id, exc)
 
     # ---- echo ----------------------------------------------------------------------
 

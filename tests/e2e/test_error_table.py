@@ -2,16 +2,22 @@
 real bridge by the replay server (issue 15).
 
 Parametrised over the table itself, so a new row is a new test case, and a row whose
-(method, action) has no driver here fails until it gets one. One bridge run and one
-replay server serve every non-fatal row (``rig``, module-scoped): each case answers one
-request with the row's error (:meth:`ReplayServer.inject`) or sends the row's warning
-(:meth:`ReplayServer.broadcast`), makes the bridge ask (warning 11: reopen), and asserts
-what the row's action means from outside: a retry, a re-authorization, a wait for the
-user that the status names, a degraded session, a dropped stream, the exit code.
+(method, action) has no driver here fails until it gets one; nothing is exempted. One
+bridge run and one replay server serve every non-fatal row (``rig``, module-scoped):
+each case answers one request with the row's error (:meth:`ReplayServer.inject`) or
+sends the row's warning (:meth:`ReplayServer.broadcast`), makes the bridge ask (warning
+11: reopen), and asserts what the row's action means from outside: a retry, a
+re-authorization, a wait for the user that the status names, a degraded session, a
+dropped or patiently retried stream, the exit code. The marker rows (``injectMarker``,
+``stopRecord``) get a run of their own with markers read from an LSL stream
+(``marker_rig``): a refused marker counted with Cortex's reason, a record already
+stopped at shutdown.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -19,11 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pylsl
 import pytest
 from bridge_harness import BridgeThread, bridge_settings
 from replay import ReplayThread, Transcript
 
+import bridge.cortex.session as session_module
 from bridge.cortex.errors import ERRORS, METHOD_RULES, WARNINGS, Action, ErrorRule, WarningEvent
+from bridge.markers.injector import RETRY_SECONDS as MARKER_RETRY_SECONDS
 
 TRANSCRIPT = "v2_docs_usb_cable_first.json"  # two headsets (one on USB), com streaming
 WIRELESS = "EPOCPLUS-3B9AXXXX"
@@ -46,6 +55,7 @@ class Rig:
     bridge: BridgeThread
     log: Collect
     hid: str
+    markers: pylsl.StreamOutlet | None = None  # the stimulus program's marker stream
 
     def count(self, method: str) -> int:
         return len(self.replay.requests(method))
@@ -77,29 +87,55 @@ class Rig:
                                            "connection."}})  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    tmp = tmp_path_factory.mktemp("table")
+@contextlib.contextmanager
+def running(tmp: Path, marker_stream: str = "") -> Iterator[Rig]:
+    """One replay server and the bridge on it, streaming com from the wireless headset;
+    with ``marker_stream``, markers on, read from that LSL stream (the rig's ``markers``
+    outlet), as a stimulus program sends them."""
     suffix = f"T{time.monotonic_ns() % 100000:05d}"
     handler = Collect()
     logger = logging.getLogger("bridge")
     old_level = logger.level
     logger.setLevel(logging.DEBUG)
     logger.addHandler(handler)
+    extra: dict[str, str] = {}
+    outlet = None
+    if marker_stream:
+        extra = {"markers__enabled": "true", "markers__lsl_predicate": f"name='{marker_stream}'"}
+        outlet = pylsl.StreamOutlet(pylsl.StreamInfo(
+            marker_stream, "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string,
+            f"{marker_stream}-source"))  # fmt: skip
     try:
         with ReplayThread(Transcript.load(TRANSCRIPT), tls_dir=Path(tmp) / "tls",
                           suffix=suffix) as replay:  # fmt: skip
             settings = bridge_settings(
                 replay.url, replay.ca_file, cortex__streams="com", osc__enabled="false",
                 cortex__reconnect_max_delay="0.25",
-                lsl__name_template=f"E{suffix}-{{stream}}-{{headset}}",
+                lsl__name_template=f"E{suffix}-{{stream}}-{{headset}}", **extra,
             )  # fmt: skip
             with BridgeThread(settings) as bridge:
                 bridge.wait_streaming()
-                yield Rig(replay, bridge, handler, replay.server.headset(WIRELESS))
+                if outlet is not None:
+                    assert outlet.wait_for_consumers(15), "the bridge never read our markers"
+                yield Rig(replay, bridge, handler, replay.server.headset(WIRELESS), outlet)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
+        del outlet
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    """The shared run: every row that needs no markers."""
+    with running(tmp_path_factory.mktemp("table")) as shared:
+        yield shared
+
+
+@pytest.fixture
+def marker_rig(tmp_path: Path, unique_id: str) -> Iterator[Rig]:
+    """A run of its own with markers on (its record is stopped when it stops)."""
+    with running(tmp_path, f"stim-{unique_id}") as own:
+        yield own
 
 
 # ---------------------------------------------------------------------------- errors
@@ -175,19 +211,63 @@ def drive_close_refused(rig: Rig, rule: ErrorRule) -> None:
     rig.streaming_again(subs)
 
 
+@contextlib.contextmanager
+def short_retry(seconds: float) -> Iterator[None]:
+    """Refused streams asked for again after ``seconds`` (then twice as late each time)
+    instead of 30 s, for the sessions started meanwhile."""
+    old = session_module.SUBSCRIBE_RETRY_SECONDS
+    session_module.SUBSCRIBE_RETRY_SECONDS = seconds
+    try:
+        yield
+    finally:
+        session_module.SUBSCRIBE_RETRY_SECONDS = old
+
+
+def refused(rule: ErrorRule) -> dict[str, Any]:
+    """A subscribe answer whose failure item carries the code (cortex_api.md §5.1)."""
+    return {"result": {"success": [], "failure": [
+        {"streamName": "com", "code": rule.code, "message": f"{rule.name} (injected)"}]}}
+
+
 def drive_stream_dropped(rig: Rig, rule: ErrorRule) -> None:
-    """A subscribe failure item with the code: the stream is not bridged and that is
-    said at WARNING; the next session subscribes it (an answer, not a fault)."""
-    start, subs = len(rig.log.records), rig.count("subscribe")
-    rig.replay.inject("subscribe", {"result": {"success": [], "failure": [
-        {"streamName": "com", "code": rule.code, "message": f"{rule.name} (injected)"}]}})
-    rig.kick()
-    rig.until(lambda: rig.count("subscribe") > subs, "subscribed")
-    rig.until(lambda: any("stream com" in m for m in rig.lines_since(start, logging.WARNING)),
-              "the refusal said")  # fmt: skip
+    """A subscribe failure item with the code: the stream is not bridged, said once at
+    WARNING, and not asked for again in this session; the next session subscribes it
+    (an answer, not a fault)."""
+    start, subs, creates = len(rig.log.records), rig.count("subscribe"), rig.count("createSession")
+    with short_retry(0.2):
+        rig.replay.inject("subscribe", refused(rule))
+        rig.kick()
+        rig.until(lambda: rig.count("subscribe") > subs, "subscribed")
+        rig.until(lambda: any("stream com not bridged" in m
+                              for m in rig.lines_since(start, logging.WARNING)),
+                  "the refusal said")  # fmt: skip
+        time.sleep(1.5)  # a retry would come after 0.2 s
+    assert rig.count("subscribe") == subs + 1, "a dropped stream was asked for again"
+    assert rig.count("createSession") == creates + 1
     subs = rig.count("subscribe")
     rig.kick()
     rig.streaming_again(subs)
+
+
+def drive_stream_retried(rig: Rig, rule: ErrorRule) -> None:
+    """A licence refusal of a stream: said once at WARNING, asked for again in the same
+    session, each time twice as late (the licence patience: up to an hour; the first
+    gap shortened here), and streamed once Cortex gives it."""
+    times = 3
+    start, subs = len(rig.log.records), rig.count("subscribe")
+    with short_retry(0.5):
+        rig.replay.inject("subscribe", refused(rule), times=times)
+        rig.kick()
+        rig.until(lambda: rig.count("subscribe") > subs + times and rig.cortex.streaming.is_set(),
+                  "streaming once the stream is given", 15.0)  # fmt: skip
+    asks = rig.replay.requests("subscribe")[subs:]
+    assert len(asks) == times + 1, [a.params for a in asks]
+    assert len({a.params.get("session") for a in asks}) == 1, "asked in one session"
+    gaps = [b.at - a.at for a, b in itertools.pairwise(asks)]
+    # Growing: 0.5, 1, 2 s (the watch looks every 0.25 s); a fixed gap would be flat.
+    assert all(b > a for a, b in itertools.pairwise(gaps)) and gaps[-1] > 2 * gaps[0], gaps
+    said = [m for m in rig.lines_since(start, logging.WARNING) if "stream com unavailable" in m]
+    assert len(said) == 1 and str(rule.code) in said[0], said  # once, not per retry
 
 
 def drive_dialect_probe(rig: Rig, rule: ErrorRule) -> None:
@@ -226,6 +306,46 @@ def drive_connect_refused(rig: Rig, rule: ErrorRule) -> None:
               "streaming again", 15.0)  # fmt: skip
 
 
+def drive_marker_refused(rig: Rig, rule: ErrorRule) -> None:
+    """``injectMarker`` answered with the code: that marker is refused for good, counted
+    with Cortex's reason; it is never sent again, and the next marker is injected once."""
+    assert rig.markers is not None and rig.bridge.app is not None
+    service = rig.bridge.app.markers
+    before, sent = service.counts(), rig.count("injectMarker")
+    first, second = f"refused{-rule.code}", f"next{-rule.code}"
+    rig.replay.inject("injectMarker", error(rule))
+    rig.markers.push_sample([first])
+    rig.markers.push_sample([second])
+    rig.until(lambda: service.counts()["injected"] > before["injected"], "the next marker")
+    time.sleep(MARKER_RETRY_SECONDS + 0.5)  # a retry of the refused one would come by now
+    values = [r.params.get("value") for r in rig.replay.requests("injectMarker")[sent:]]
+    assert values == [first, second], values
+    after = service.counts()
+    assert after["rejected"] == before["rejected"] + 1
+    assert after["injected"] == before["injected"] + 1
+    reason = f"{rule.name} (injected)"  # what Cortex said
+    assert f"1 x {reason}" in service.summary(), service.summary()
+
+
+def drive_record_already_stopped(rig: Rig, rule: ErrorRule) -> None:
+    """``stopRecord`` at shutdown answered with it: the shutdown completes (exit 0), says
+    the row's hint rather than a failure, tries nothing again, and closes the session."""
+    app = rig.bridge.app
+    assert app is not None
+    rig.until(lambda: any(r not in ("", "?") for r in app.markers.records.values()),
+              "a record open")  # fmt: skip
+    start = len(rig.log.records)
+    rig.replay.inject("stopRecord", error(rule))
+    rig.bridge.stop()
+    assert rig.bridge.error is None and rig.bridge.exit_code == 0, rig.bridge.error
+    methods = rig.replay.methods()
+    assert methods.count("stopRecord") == 1, "stopRecord tried again"
+    assert "updateSession" in methods[methods.index("stopRecord"):], "the session left open"
+    lines = rig.lines_since(start, logging.INFO)
+    assert any(rule.hint in m and str(rule.code) in m for m in lines), lines
+    assert not any("stopRecord failed" in m for m in lines), lines
+
+
 CONNECT_ACTIONS = {Action.RETRY, Action.RESTART_SESSION, Action.DEGRADE, Action.DROP_STREAM,
                    Action.IGNORE}  # fmt: skip
 # (method, action) -> driver; method "" is a general row (the code, whatever the method).
@@ -237,19 +357,15 @@ DRIVERS: dict[tuple[str, Action], Callable[[Rig, ErrorRule], None]] = {
     ("createSession", Action.RESTART_SESSION): drive_restart_session,
     ("updateSession", Action.DEGRADE): drive_close_refused,
     ("subscribe", Action.DROP_STREAM): drive_stream_dropped,
+    ("subscribe", Action.RETRY): drive_stream_retried,
+    ("injectMarker", Action.DROP_STREAM): drive_marker_refused,
+    ("stopRecord", Action.IGNORE): drive_record_already_stopped,
     ("getCortexInfo", Action.DEGRADE): drive_dialect_probe,
     ("syncWithHeadsetClock", Action.DEGRADE): drive_no_clock_sync,
     ("controlDevice", Action.RETRY): drive_connect_refused,
 }
-# Rows driven by other tests (named), not by the shared replay run.
-DRIVEN_ELSEWHERE: dict[tuple[str, int], str] = {
-    ("injectMarker", -32602): "not yet driven (issue 15: markers)",
-    ("injectMarker", -32018): "not yet driven (issue 15: markers)",
-    ("injectMarker", -32115): "not yet driven (issue 15: markers)",
-    ("unsubscribe", -32016): "not yet driven: the bridge never unsubscribes",
-    ("unsubscribe", -32007): "not yet driven: the bridge never unsubscribes",
-    ("stopRecord", -32011): "not yet driven (issue 15: markers)",
-}
+# Rows whose driver needs markers on: a run of their own (``marker_rig``).
+OWN_RUN = {"injectMarker", "stopRecord"}
 
 ROWS: list[tuple[str, ErrorRule]] = [
     *(("", rule) for rule in ERRORS.values() if rule.action is not Action.FATAL),
@@ -259,12 +375,10 @@ ROWS: list[tuple[str, ErrorRule]] = [
 
 @pytest.mark.parametrize(("method", "rule"), ROWS,
                          ids=[f"{m or 'any'}:{r.code}:{r.action}" for m, r in ROWS])  # fmt: skip
-def test_error_row(rig: Rig, method: str, rule: ErrorRule) -> None:
-    if (method, rule.code) in DRIVEN_ELSEWHERE:
-        pytest.xfail(DRIVEN_ELSEWHERE[(method, rule.code)])
+def test_error_row(request: pytest.FixtureRequest, method: str, rule: ErrorRule) -> None:
     driver = DRIVERS.get((method, rule.action))
     assert driver is not None, f"no driver for a {rule.action} row of {method or 'any method'}"
-    driver(rig, rule)
+    driver(request.getfixturevalue("marker_rig" if method in OWN_RUN else "rig"), rule)
 
 
 @pytest.mark.parametrize("rule", [r for r in ERRORS.values() if r.action is Action.FATAL],
@@ -332,4 +446,4 @@ def test_every_row_has_a_case() -> None:
     """The parametrisations above are the table: nothing is left out."""
     cases = {(m, r.code) for m, r in ROWS} | {("", r.code) for r in ERRORS.values()}
     assert cases >= {("", c) for c in ERRORS} | set(METHOD_RULES)
-    assert set(DRIVEN_ELSEWHERE) <= set(METHOD_RULES)  # no stale exemption
+    assert {method for method, _ in METHOD_RULES} >= OWN_RUN  # no stale entry

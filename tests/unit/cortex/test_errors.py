@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from bridge.cortex.errors import (
+    ACTIVATION_ERRORS,
     ERRORS,
+    LICENCE_PATIENCE,
     METHOD_RULES,
     WARNINGS,
     Action,
@@ -22,6 +24,7 @@ from bridge.cortex.errors import (
     error_rule,
     warning_rule,
 )
+from bridge.cortex.lifecycle import RETRY_CAP
 from bridge.cortex.protocol import SECRET_PARAMS, ErrorCode, WarningCode
 from bridge.errors import ExitCode
 
@@ -186,7 +189,13 @@ def test_unknown_warning_is_info() -> None:
     ("method", "code", "action"),
     [
         # The brief's examples and issue 15's cases.
-        ("subscribe", -32016, Action.DROP_STREAM),
+        # A licence refusal is asked for again (at the licence patience); an older
+        # Cortex that does not know the stream is not.
+        ("subscribe", -32016, Action.RETRY),
+        ("subscribe", -32012, Action.RETRY),
+        ("subscribe", -32232, Action.RETRY),
+        ("subscribe", -32602, Action.DROP_STREAM),
+        ("stopRecord", -32011, Action.IGNORE),
         ("createSession", -32004, Action.RESTART_SESSION),
         ("createSession", -32019, Action.DEGRADE),
         ("authorize", -32033, Action.WAIT_FOR_USER),
@@ -207,6 +216,26 @@ def test_unknown_warning_is_info() -> None:
 )
 def test_actions(method: str, code: int, action: Action) -> None:
     assert error_rule(code, method).action is action
+
+
+def test_activation_errors_are_the_tables_licence_rows() -> None:
+    # Derived from the table: createSession's DEGRADE rows, licence limits all.
+    assert {-32002, -32019, -32024, -32027} <= ACTIVATION_ERRORS
+    for code in ACTIVATION_ERRORS:
+        assert error_rule(code, "createSession").action is Action.DEGRADE
+        assert error_rule(code, "updateSession").action is Action.DEGRADE
+
+
+def test_refused_streams_are_asked_for_with_the_licence_patience() -> None:
+    # The subscribe rows' hints promise "a backoff growing to an hour".
+    assert RETRY_CAP == LICENCE_PATIENCE == 3600.0
+    for (method, _), rule in METHOD_RULES.items():
+        if method == "subscribe" and rule.action is Action.RETRY:
+            assert "growing to an hour" in rule.hint
+
+
+def test_nothing_for_methods_the_bridge_never_calls() -> None:
+    assert not [key for key in METHOD_RULES if key[0] == "unsubscribe"]
 
 
 @pytest.mark.parametrize(
