@@ -249,7 +249,8 @@ def _refused(report: Report, headset: HeadsetInfo, fail: SubscribeFailure, activ
     rule = error_rule(fail.code, "subscribe")
     licence = " - EEG needs an EEG licence" if stream == "eeg" else ""
     report.warn(f"headset {hid}: stream {stream} refused ({fail.code}: "
-                f"{fail.message or rule.hint}){licence}: run goes on without it")
+                f"{fail.message or rule.hint}){licence}: run streams the others and asks "
+                "for it again, after 30 s, then less and less often (at least hourly)")
 
 
 def _osc_base(settings: Settings, hid: str, multi: bool) -> str:

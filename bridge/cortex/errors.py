@@ -171,7 +171,7 @@ _ERROR_ROWS: tuple[tuple[int, str, Action, str, str] | tuple[int, str, Action, s
     (-32009, "SESSION_UPDATED", _R, "the session was being updated; retrying", _V1),
     (-32010, "SESSION_HEADSET_DISCONNECTED", _RS,
      "the session's headset was disconnected; starting its session again", _V1),
-    (-32011, "RECORDING_STOPPED", _R, "the session's recording has been stopped; retrying", _V1),
+    (-32011, "RECORDING_STOPPED", _R, "the session's recording has been stopped; a new record is opened", _V1),
     (-32012, "SESSION_NOT_ACTIVATED", _DG,
      "this needs an activated session (a licence); going on without it",
      f"{_A9} [T]; {_V1}"),

@@ -77,11 +77,13 @@ def test_check_requests_access_and_says_what_to_do(sim_factory: SimFactory) -> N
 
 def test_check_warns_about_what_run_would_degrade(sim_factory: SimFactory) -> None:
     """A licence without EEG (quirk no-eeg-licence), with --activate: eeg refused is a
-    warning (run goes on without it), the other streams are listed, exit 0."""
+    warning (run streams the others and asks for it again), the other streams are listed,
+    exit 0."""
     sim = sim_factory(headsets=["epocx:status=connected"], quirks=["no-eeg-licence"])
     code, out = run_check(sim, activate=True, cortex__streams="eeg,pow")
     assert code == 0, out
-    assert lines_with(out, "warning:", "stream eeg refused", "EEG needs an EEG licence")
+    assert lines_with(out, "warning:", "stream eeg refused", "EEG needs an EEG licence",
+                      "asks for it again")
     assert lines_with(out, "outlet", ":pow")
     code, out = run_check(sim, activate=True, cortex__streams="pow", cortex__activate="false")
     assert code == 0 and lines_with(out, "session activated")
