@@ -112,6 +112,7 @@ def _recorded(sim: SimulatorThread) -> dict[str, list[dict[str, Any]]]:
     return {h["id"]: list(h["markers"]) for h in sim.state()["headsets"]}
 
 
+@pytest.mark.timeout(SOAK_S + 120)
 def test_random_faults_lose_and_repeat_no_marker(sim: SimulatorThread, unique_id: str) -> None:
     headsets = [h["id"] for h in sim.state()["headsets"]]
     name = f"soak-{unique_id}"
