@@ -191,6 +191,13 @@ class SessionInjector:
                     continue
                 self._reject(marker, exc.cortex_message or str(exc))
                 attempts = 0
+            except asyncio.CancelledError:
+                # Ended mid-request (the session went): Cortex may have recorded it. (Ended
+                # while looking up an earlier doubt: that doubt, and its record, stand.)
+                doubt = self.stats.in_doubt
+                if doubt is None or doubt[0] != marker.uid:
+                    self.stats.in_doubt = (marker.uid, self.record_id)
+                raise
             except (TimeoutError, ConnectionLost) as exc:
                 # The answer was lost: Cortex may have recorded it. Ask before sending again.
                 self.stats.in_doubt = (marker.uid, self.record_id)

@@ -157,13 +157,22 @@ def test_random_faults_lose_and_repeat_no_marker(sim: SimulatorThread, unique_id
           f"faults: {faults}")
     lost: dict[str, int] = {}
     repeated: dict[str, int] = {}
-    errors: list[float] = []
+    placed: list[tuple[float, str, str]] = []
     for headset in headsets:
         values = collections.Counter(str(m["value"]) for m in recorded[headset])
         lost[headset] = sum(1 for v in sent if v not in values)
         repeated[headset] = sum(n - 1 for v, n in values.items() if v in sent and n > 1)
-        errors += [(m["monoTime"] - sent[str(m["value"])]) * EEG_RATE
+        twice = [v for v, n in values.items() if v in sent and n > 1]
+        if twice:
+            print(f"{headset}: recorded more than once: {twice[:5]} at "
+                  f"{[round(sent[v] - min(sent.values()), 1) for v in twice[:5]]} s")
+        placed += [((m["monoTime"] - sent[str(m["value"])]) * EEG_RATE, str(m["value"]), headset)
                    for m in recorded[headset] if str(m["value"]) in sent]  # fmt: skip
+    errors = [e for e, _, _ in placed]
+    first = min(sent.values())
+    off = sorted((p for p in placed if abs(p[0]) > 0.5), key=lambda p: -abs(p[0]))
+    print(f"placed over half a sample off: {len(off)} of {len(placed)}: " + ", ".join(
+        f"{v} ({sent[v] - first:.1f} s) on {h} {e:+.2f}" for e, v, h in off[:8]))
     worst = max(errors, key=abs)
     print(f"lost {sum(lost.values())}, duplicated {sum(repeated.values())}, "
           f"worst placement {worst:+.3f} samples; counts {counts}")

@@ -351,6 +351,31 @@ def test_the_doubt_outlives_the_session_and_the_next_one_asks() -> None:
     assert (stats.injected, stats.duplicates_avoided) == (1, 1) and stats.in_doubt is None
 
 
+def test_a_session_ended_mid_request_leaves_the_marker_in_doubt() -> None:
+    """The session ends (headset off) while injectMarker is on its way: Cortex may have
+    recorded it, so the next session asks before sending it again (a soak found the
+    duplicate)."""
+    q = MarkerQueue()
+    q.put(m("a"))
+    q.put(m("b"))
+    stats = InjectorStats()
+
+    class Hanging(LossyCortex):
+        async def inject(self, args: InjectArgs) -> object:
+            await super().inject(args)  # recorded ...
+            await asyncio.sleep(3600)  # ... and the answer never comes before the end
+            return {}
+
+    cortex = Hanging({})
+    _run_injector(q, cortex, lambda: len(cortex.injected) == 1, stats)
+    assert stats.in_doubt is not None and stats.in_doubt[1] == "record-1"
+    after = LossyCortex({})
+    after.record, after.records = cortex.record, cortex.records
+    _run_injector(q, after, lambda: q.reader("H").pending == 0, stats)
+    assert [a.value for a in after.injected] == ["b"]  # "a" found in its record
+    assert (stats.injected, stats.duplicates_avoided) == (1, 1)
+
+
 def test_a_marker_cortex_cannot_account_for_is_sent_again_and_counted() -> None:
     q = MarkerQueue()
     q.put(m("a"))
