@@ -18,15 +18,13 @@ import collections
 import os
 import random
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import pylsl
 import pytest
 from bridge_harness import BridgeThread, settings_for
-from pythonosc.udp_client import SimpleUDPClient
+from stimulus import StimulusProcess
 
 from bridge.simulator import Simulator, SimulatorConfig, SimulatorThread
 
@@ -59,37 +57,6 @@ FAULTS: dict[str, Fault] = {
 }
 
 
-class Stimulus:
-    """Markers at ``MARKERS_PER_S``, alternately an LSL sample stamped with its send time
-    and an OSC ``/marker``; every value's send time on the LSL clock is kept."""
-
-    def __init__(self, outlet: pylsl.StreamOutlet, osc_port: int) -> None:
-        self.outlet = outlet
-        self.osc = SimpleUDPClient("127.0.0.1", osc_port)
-        self.sent: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="stimulus", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        n = 0
-        start = time.monotonic()
-        while not self._stop.wait(max(0.0, start + n / MARKERS_PER_S - time.monotonic())):
-            value = f"{'lsl' if n % 2 == 0 else 'osc'}-{n}"
-            t = pylsl.local_clock()
-            if n % 2 == 0:
-                self.outlet.push_sample([value], t)
-            else:
-                self.osc.send_message("/marker", [value])
-            self.sent[value] = t
-            n += 1
-
-    def stop(self) -> dict[str, float]:
-        self._stop.set()
-        self._thread.join(2)
-        return dict(self.sent)
-
-
 def _free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -116,8 +83,6 @@ def _recorded(sim: SimulatorThread) -> dict[str, list[dict[str, Any]]]:
 def test_random_faults_lose_and_repeat_no_marker(sim: SimulatorThread, unique_id: str) -> None:
     headsets = [h["id"] for h in sim.state()["headsets"]]
     name = f"soak-{unique_id}"
-    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(
-        name, "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, f"soak-{unique_id}"))
     osc_port = _free_udp_port()
     settings = settings_for(
         sim, cortex__headsets=f'{headsets}'.replace("'", '"'), cortex__streams='["eeg"]',
@@ -134,18 +99,20 @@ def test_random_faults_lose_and_repeat_no_marker(sim: SimulatorThread, unique_id
         while len({r["sessionId"] for r in sim.state()["records"]}) < HEADSETS:
             assert time.monotonic() < deadline, "not every headset has a record"
             time.sleep(0.1)
-        time.sleep(2.0)  # the marker inlet connected
-        stimulus = Stimulus(outlet, osc_port)
-        start = time.monotonic()
-        count = max(4, round(SOAK_S / 20))
-        at = sorted(rnd.uniform(2.0, SOAK_S - 6.0) for _ in range(count))
-        for when in at:
-            time.sleep(max(0.0, start + when - time.monotonic()))
-            kind, headset = rnd.choice(sorted(FAULTS)), rnd.choice(headsets)
-            sim.call(lambda s, k=kind, h=headset: FAULTS[k](s, rnd, h))
-            faults.append((round(when, 1), kind, headset))
-        time.sleep(max(0.0, start + SOAK_S - time.monotonic()))
-        sent = stimulus.stop()
+        stimulus = StimulusProcess(name, osc_port, MARKERS_PER_S)  # once the bridge reads it
+        try:
+            start = time.monotonic()
+            count = max(4, round(SOAK_S / 20))
+            at = sorted(rnd.uniform(2.0, SOAK_S - 6.0) for _ in range(count))
+            for when in at:
+                time.sleep(max(0.0, start + when - time.monotonic()))
+                kind, headset = rnd.choice(sorted(FAULTS)), rnd.choice(headsets)
+                sim.call(lambda s, k=kind, h=headset: FAULTS[k](s, rnd, h))
+                faults.append((round(when, 1), kind, headset))
+            time.sleep(max(0.0, start + SOAK_S - time.monotonic()))
+            sent = stimulus.stop()
+        finally:
+            stimulus.kill()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and any(
                 len(m) < len(sent) for m in _recorded(sim).values()):  # fmt: skip

@@ -14,49 +14,16 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import pylsl
-from pythonosc.udp_client import SimpleUDPClient
+from stimulus import StimulusProcess
 
 from bridge.simulator import SimulatorConfig, SimulatorThread
 
-RATE_HZ = 10.0  # each source: 10 markers a second
+RATE_HZ = 10.0  # each source (LSL, OSC): 10 markers a second
 STOPPED_S = 3.0
-
-
-class Stimulus:
-    """Sends LSL markers (stamped with the send time) and OSC ``/marker`` messages, each
-    ``1 / RATE_HZ`` apart, remembering every value's send time on the LSL clock."""
-
-    def __init__(self, outlet: pylsl.StreamOutlet, osc_port: int) -> None:
-        self.outlet = outlet
-        self.osc = SimpleUDPClient("127.0.0.1", osc_port)
-        self.sent: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="stimulus", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        n = 0
-        while not self._stop.wait(1.0 / RATE_HZ / 2):
-            source = "lsl" if n % 2 == 0 else "osc"
-            value = f"{source}-{n}"
-            t = pylsl.local_clock()
-            if source == "lsl":
-                self.outlet.push_sample([value], t)
-            else:
-                self.osc.send_message("/marker", [value])
-            self.sent[value] = t
-            n += 1
-
-    def stop(self) -> dict[str, float]:
-        self._stop.set()
-        self._thread.join(2)
-        return self.sent
 
 
 def _free_udp_port() -> int:
@@ -75,8 +42,6 @@ def test_markers_survive_a_stopped_bridge_process(tmp_path: Path, unique_id: str
     config = SimulatorConfig(port=0, headsets=[f"epocx:id={headset},status=connected"],
                              seed=9, delay_ms=50.0, clock_offset_s=3.21)  # fmt: skip
     name = f"stim-stop-{unique_id}"
-    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(
-        name, "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, f"stim-stop-{unique_id}"))
     osc_port = _free_udp_port()
     with SimulatorThread(config) as sim:
         path = tmp_path / "bridge.toml"
@@ -97,14 +62,13 @@ def test_markers_survive_a_stopped_bridge_process(tmp_path: Path, unique_id: str
             [sys.executable, "-m", "bridge", "run", "--config", str(path)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
-        stimulus: Stimulus | None = None
+        stimulus: StimulusProcess | None = None
         try:
             deadline = time.monotonic() + 20
             while not sim.state()["records"]:
                 assert bridge.poll() is None and time.monotonic() < deadline, "no record"
                 time.sleep(0.1)
-            time.sleep(2.0)  # the marker inlet connected
-            stimulus = Stimulus(outlet, osc_port)
+            stimulus = StimulusProcess(name, osc_port, RATE_HZ * 2)  # once the bridge reads it
             time.sleep(1.5)
             bridge.send_signal(signal.SIGSTOP)
             time.sleep(STOPPED_S)
@@ -121,7 +85,7 @@ def test_markers_survive_a_stopped_bridge_process(tmp_path: Path, unique_id: str
             _, stderr = bridge.communicate(timeout=15)
         finally:
             if stimulus is not None:
-                stimulus.stop()
+                stimulus.kill()
             if bridge.poll() is None:
                 bridge.send_signal(signal.SIGCONT)
                 bridge.kill()
@@ -131,8 +95,8 @@ def test_markers_survive_a_stopped_bridge_process(tmp_path: Path, unique_id: str
     missing = sorted(set(sent) - set(values), key=lambda v: sent[v])
     repeated = len(values) - len(set(values))
     during = [v for v, t in sent.items() if 1.4 < t - min(sent.values()) < 1.5 + STOPPED_S]
-    anchor, rate = truth["clock"]["monotonicAnchor"], truth["eegRate"]
-    errors = {str(m["value"]): m["sampleIndex"] - (sent[str(m["value"])] - anchor) * rate
+    rate = truth["eegRate"]
+    errors = {str(m["value"]): (m["monoTime"] - sent[str(m["value"])]) * rate
               for m in recorded if str(m["value"]) in sent}  # fmt: skip
     worst = max(errors.values(), key=abs)
     print(f"SIGSTOP {STOPPED_S} s: {len(sent)} markers sent ({len(during)} while stopped), "
