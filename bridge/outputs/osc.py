@@ -3,7 +3,7 @@ read without glue.
 
 Per stream and headset one :class:`bridge.outputs.osc_stream.StreamSender` is built when
 the stream is attached (:meth:`OscOutput.sinks_for`); a sample costs one ``struct.pack``
-per message and one ``send`` per target. This module owns the sockets: targets, the
+per message, a loop tick one ``send`` per target (bundles, below). This module owns the sockets: targets, the
 request listener, status, markers and the labels timer.
 
 Addresses (``P`` is ``osc.prefix``, plus ``/<headset id>`` when several headsets can run)::
