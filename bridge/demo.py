@@ -30,6 +30,7 @@ from typing import Any
 
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.osc_packet import OscPacket
 
 from bridge.lslconfig import write_loopback_config
 
@@ -59,11 +60,15 @@ class OscWatch(asyncio.DatagramProtocol):
         self.sent: dict[int, float] = {}
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        try:
-            message = OscMessage(data)
-        except Exception:  # a bundle or junk: count it, the bridge's tests check the bytes
+        try:  # the bridge bundles the messages of one loop tick (osc.bundle)
+            packet = OscPacket(data)
+        except Exception:  # junk: count it, the bridge's tests check the bytes
             self.counts["(other)"] += 1
             return
+        for timed in packet.messages:
+            self._message(timed.message)
+
+    def _message(self, message: OscMessage) -> None:
         self.counts[message.address] += 1
         if message.address.endswith("/marker"):
             label, value, *_ = [*message.params, None, None]

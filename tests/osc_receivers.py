@@ -118,7 +118,8 @@ class PythonOscReceiver(_Receiver):
 
 class RawReceiver(_Receiver):
     """A plain UDP socket: keeps every datagram (``datagrams``) and decodes it with
-    python-osc's ``OscMessage``/``OscBundle`` (``messages``; ``bundles`` as parsed)."""
+    python-osc's ``OscMessage``/``OscBundle`` (``elements``: each message's bytes;
+    ``bundles`` as parsed)."""
 
     def __init__(self, family: socket.AddressFamily = socket.AF_INET) -> None:
         super().__init__()
@@ -127,7 +128,9 @@ class RawReceiver(_Receiver):
         self.sock.settimeout(0.1)
         self.port = int(self.sock.getsockname()[1])
         self.datagrams: list[bytes] = []
-        self.bundles: list[OscBundle] = []
+        self.bundles: list[OscBundle] = []  # datagrams that were bundles
+        self.inner_bundles: list[OscBundle] = []  # bundles inside those
+        self.elements: list[bytes] = []  # every message, unpacked from bundles, in order
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -141,15 +144,21 @@ class RawReceiver(_Receiver):
                 return
             with self._lock:
                 self.datagrams.append(data)
-            if OscBundle.dgram_is_bundle(data):
-                bundle = OscBundle(data)
-                with self._lock:
-                    self.bundles.append(bundle)
-                for item in bundle:
-                    self._add(item.address, tuple(item.params))
-            else:
-                message = OscMessage(data)
-                self._add(message.address, tuple(message.params))
+            self._unpack(data, outer=True)
+
+    def _unpack(self, data: bytes, *, outer: bool) -> None:
+        """A message, or a bundle's elements in order (bundles may nest: sample_time)."""
+        if OscBundle.dgram_is_bundle(data):
+            bundle = OscBundle(data)
+            with self._lock:
+                (self.bundles if outer else self.inner_bundles).append(bundle)
+            for item in bundle:
+                self._unpack(item.dgram, outer=False)
+            return
+        message = OscMessage(data)
+        with self._lock:
+            self.elements.append(data)
+        self._add(message.address, tuple(message.params))
 
     def __enter__(self) -> RawReceiver:
         self._thread.start()

@@ -134,11 +134,26 @@ def osc_output_available() -> bool:
     return True
 
 
+def osc_messages(datagram: bytes) -> list[bytes]:
+    """The OSC messages of one datagram: itself, or a bundle's elements (nested too)."""
+    if not datagram.startswith(b"#bundle\0"):
+        return [datagram]
+    found: list[bytes] = []
+    at = 16  # "#bundle\0" and the timetag
+    while at + 4 <= len(datagram):
+        size = int.from_bytes(datagram[at:at + 4], "big")
+        found += osc_messages(datagram[at + 4:at + 4 + size])
+        at += 4 + size
+    return found
+
+
 class UdpSink:
     """A local UDP receiver on 127.0.0.1 that drains datagrams on a thread.
 
-    ``keep`` selects OSC messages by the end of their address (``b"/eeg"``) to note with
-    their arrival time (``time.monotonic()``), for latency; the rest are only counted.
+    ``count`` counts datagrams, ``messages`` the OSC messages in them (the bridge bundles
+    the messages of one loop tick). ``keep`` selects OSC messages by the end of their
+    address (``b"/eeg"``) to note with their arrival time (``time.monotonic()``), for
+    latency; the rest are only counted.
     """
 
     def __init__(self, keep: bytes | None = None) -> None:
@@ -149,6 +164,7 @@ class UdpSink:
         self.port: int = self.sock.getsockname()[1]
         self.keep = keep
         self.count = 0
+        self.messages = 0
         self.kept: list[tuple[float, bytes]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="udp-sink", daemon=True)
@@ -164,8 +180,13 @@ class UdpSink:
                 return
             now = time.monotonic()
             self.count += 1
-            if keep is not None and data[: data.find(b"\0")].endswith(keep):
-                self.kept.append((now, data))
+            messages = osc_messages(data)
+            self.messages += len(messages)
+            if keep is None:
+                continue
+            for message in messages:
+                if message[: message.find(b"\0")].endswith(keep):
+                    self.kept.append((now, message))
 
     def __enter__(self) -> UdpSink:
         self._thread.start()

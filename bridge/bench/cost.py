@@ -75,11 +75,12 @@ def measure(n: int, warmup: float, window: float, osc: bool) -> dict[str, Any]:
             time.sleep(warmup)
             before, sim_before, stats_before = (
                 cpu_sample(bridge.pid), cpu_sample(sim.pid), bridge.ask("stats"))
-            datagrams_before = sink.count
+            datagrams_before, messages_before = sink.count, sink.messages
             time.sleep(window)
             after, sim_after, stats_after = (
                 cpu_sample(bridge.pid), cpu_sample(sim.pid), bridge.ask("stats"))
             datagrams = sink.count - datagrams_before
+            messages = sink.messages - messages_before
             rss = peak_rss_mb(bridge.pid)
             sim_rss = peak_rss_mb(sim.pid)
     elapsed = stats_after["mono"] - stats_before["mono"]
@@ -95,6 +96,7 @@ def measure(n: int, warmup: float, window: float, osc: bool) -> dict[str, Any]:
         "simulator_cpu_percent": cpu_percent(sim_before, sim_after),
         "simulator_peak_rss_mb": sim_rss,
         "osc_datagrams_per_s": datagrams / elapsed,
+        "osc_messages_per_s": messages / elapsed,
     }
 
 
@@ -166,10 +168,11 @@ def run(options: Options) -> ScenarioResult:
     )
     if osc:
         result.notes.append(
-            "OSC datagrams/s at the sink: " + ", ".join(
-                f"{n}: {result.figures[str(n)]['osc_datagrams_per_s']:.0f}"
+            "OSC datagrams/s (messages/s) at the sink: " + ", ".join(
+                f"{n}: {result.figures[str(n)]['osc_datagrams_per_s']:.0f} "
+                f"({result.figures[str(n)]['osc_messages_per_s']:.0f})"
                 for n in HEADSET_COUNTS if n <= OSC_UP_TO)
-            + " (no rate caps; each EEG sample is one datagram)"
+            + " (no rate caps; the messages of one loop tick are one bundle datagram)"
         )
     result.notes.append(
         f"CPU over a {window:g} s window after {warmup:g} s warm-up; "

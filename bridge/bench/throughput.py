@@ -69,8 +69,11 @@ def drain_rate(frames: int, timeout: float, client: str = "drain") -> tuple[floa
     return float(answer["rate"]), float(answer["cpu"]), sim_cpu
 
 
-def bridge_rate(frames: int, timeout: float, osc: bool) -> tuple[float, float, float, int]:
-    """frames/s, the bridge's and the simulator's CPU (% of a core), OSC datagrams."""
+def bridge_rate(
+    frames: int, timeout: float, osc: bool
+) -> tuple[float, float, float, int, int]:
+    """frames/s, the bridge's and the simulator's CPU (% of a core), OSC datagrams and
+    the messages in them."""
     hid = headset_ids(1)[0]
     low, high = frames // 10, frames - frames // 10
     with (
@@ -100,7 +103,7 @@ def bridge_rate(frames: int, timeout: float, osc: bool) -> tuple[float, float, f
             if first is None or last is None or cpu_first is None or cpu_last is None:
                 raise RuntimeError(f"the bridge did not get through the flood in {timeout:.0f} s")
     rate = (last[1] - first[1]) / (last[0] - first[0])
-    return rate, cpu_percent(cpu_first, cpu_last), sim_cpu, sink.count
+    return rate, cpu_percent(cpu_first, cpu_last), sim_cpu, sink.count, sink.messages
 
 
 def run(options: Options) -> ScenarioResult:
@@ -118,7 +121,7 @@ def run(options: Options) -> ScenarioResult:
     best = {name: max(runs) for name, runs in clients.items()}
     drain, drain_cpu, drain_sim_cpu = best["drain"]
     limit, limit_cpu, limit_sim_cpu = best["limit"]
-    ours, cpu, sim_cpu, datagrams = max(bridges)
+    ours, cpu, sim_cpu, datagrams, messages = max(bridges)
     r = ratio(ours, drain)
     label = "bridge (LSL + OSC)" if osc else "bridge (LSL; OSC n/a)"
     result.rows.append(
@@ -150,7 +153,8 @@ def run(options: Options) -> ScenarioResult:
                       "cpu_per_frame_us": per_frame,
                       "simulator_cpu_percent": {"bridge_run": sim_cpu, "drain_run": drain_sim_cpu,
                                                 "limit_run": limit_sim_cpu},
-                      "osc": osc, "osc_datagrams": datagrams}
+                      "osc": osc, "osc_datagrams": datagrams,
+                      "osc_messages": messages}
     result.figures["runs"] = {**{f"{name}_fps": [d[0] for d in runs]
                                  for name, runs in clients.items()},
                               "bridge_fps": [b[0] for b in bridges]}

@@ -44,6 +44,7 @@ from bridge.config.osc import (
     OscBundleMode,
     OscLayout,
     OscSettings,
+    OscTarget,
     OscTimestamps,
     parse_osc_target,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "OscBundleMode",
     "OscLayout",
     "OscSettings",
+    "OscTarget",
     "OscTimestamps",
     "Settings",
     "StatusSettings",

@@ -1,4 +1,5 @@
-"""The ``[osc]`` section: targets, layouts, caps, time stamps, presets."""
+"""The ``[osc]`` section: targets (each with its bundle switch), layouts, caps, time
+stamps, presets."""
 
 from __future__ import annotations
 
@@ -15,7 +16,15 @@ from bridge.config.section import known_streams as _known_streams
 from bridge.config.uris import host_problem
 
 OscLayout = Literal["vector", "split"]
-OscBundleMode = Literal["off", "immediate", "sample_time"]
+OscBundleMode = bool | Literal["sample_time"]
+_OLD_BUNDLE_SPELLINGS = {"off": False, "immediate": True}
+"""Before bundles were per loop tick, ``bundle`` took "off" and "immediate" (one bundle per
+sample): still read, as false and true."""
+MAX_UDP_PAYLOAD = 65_507
+"""The largest UDP payload over IPv4 (65 535 - 8 UDP - 20 IP header bytes)."""
+MIN_BUNDLE_DATAGRAM = 1_472
+"""``max_datagram`` may not go below one Ethernet frame's payload: every single message is
+built to fit that (with a bundle's header), so it always fits a bundle of its own."""
 OscTimestamps = Literal["off", "lsl", "epoch"]
 OscPreset = Literal["native", "emotivbci", "mindmonitor"]
 _PRESET_PREFIXES = {"native": "/emotiv", "emotivbci": "", "mindmonitor": "/muse"}  # as osc_layout
@@ -77,17 +86,37 @@ def _osc_table(value: object) -> object:
     return value
 
 
+class OscTarget(_Section):
+    """One receiver: ``"host:port"`` in ``targets``, or ``{ target = "host:port", bundle =
+    false }`` for a receiver that does not take OSC bundles."""
+
+    target: str = Field(description="host:port or [IPv6]:port")
+    bundle: bool | None = Field(default=None, description="bundles to this target; unset: osc.bundle")
+
+    def __str__(self) -> str:
+        return self.target
+
+
 class OscSettings(_Section):
     """``[osc]``: OSC over UDP for Max/MSP, Pure Data and TouchDesigner (issue 4)."""
 
     enabled: bool = Field(default=False, description="send every bridged stream as OSC")
-    targets: tuple[str, ...] = Field(default=("127.0.0.1:9000",), description="UDP receivers")
+    targets: tuple[OscTarget, ...] = Field(
+        default=(OscTarget(target="127.0.0.1:9000"),),
+        description='UDP receivers: "host:port" or { target = "host:port", bundle = false }',
+    )
     prefix: str = Field(default="/emotiv", description="address prefix; empty for none")
     layout: OscLayout = Field(default="vector", description="vector or split, every stream")
     layouts: dict[str, OscLayout] = Field(default_factory=dict, description="per-stream layout")
     streams: tuple[str, ...] = Field(default=STREAM_NAMES, description="streams sent as OSC")
     rate_caps: dict[str, float] = Field(default_factory=dict, description="stream -> max Hz")
-    bundle: OscBundleMode = Field(default="off", description="off, immediate or sample_time")
+    bundle: OscBundleMode = Field(
+        default=True, description="one bundle per loop tick and target; false, or sample_time"
+    )
+    max_datagram: int = Field(
+        default=8192, ge=MIN_BUNDLE_DATAGRAM, le=MAX_UDP_PAYLOAD,
+        description="largest bundle datagram in bytes",
+    )
     timestamps: OscTimestamps = Field(default="off", description="sample time: off, lsl, epoch")
     preset: OscPreset = Field(default="native", description="native, emotivbci or mindmonitor")
     listen: str = Field(default="127.0.0.1:7403", description="host:port for OSC requests")
@@ -112,23 +141,42 @@ class OscSettings(_Section):
     @field_validator("targets", mode="before")
     @classmethod
     def _targets_from_env(cls, value: object) -> object:
-        """``[::1]:9000,host:9001`` from the environment looks like broken JSON: split it."""
+        """``[::1]:9000,host:9001`` from the environment looks like broken JSON: split it.
+        A plain ``"host:port"`` is a target with the section's ``bundle``."""
         if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, list | tuple):
+            return [{"target": item} if isinstance(item, str) else item for item in value]
         return value
 
     @field_validator("targets")
     @classmethod
-    def _check_targets(cls, targets: tuple[str, ...]) -> tuple[str, ...]:
+    def _check_targets(cls, targets: tuple[OscTarget, ...]) -> tuple[OscTarget, ...]:
         if not targets:
             raise ValueError("must name at least one host:port (or set enabled = false)")
         seen: set[tuple[str, int]] = set()
-        for text in targets:
-            parsed = parse_osc_target(text)
+        for target in targets:
+            parsed = parse_osc_target(target.target)
             if parsed in seen:
-                raise ValueError(f"{text!r} is listed twice")
+                raise ValueError(f"{target.target!r} is listed twice")
             seen.add(parsed)
-        return tuple(t.strip() for t in targets)
+        return tuple(t.model_copy(update={"target": t.target.strip()}) for t in targets)
+
+    @field_validator("bundle", mode="before")
+    @classmethod
+    def _old_bundle_spellings(cls, value: object) -> object:
+        """"off"/"immediate" (per-sample bundles, before) read as false/true; a string
+        from the environment is a TOML word ("false", "sample_time")."""
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word in _OLD_BUNDLE_SPELLINGS:
+                return _OLD_BUNDLE_SPELLINGS[word]
+            if word in ("true", "false"):
+                return word == "true"
+            if word != "sample_time":
+                raise ValueError(f"expected true, false or 'sample_time', got {value!r}")
+            return word
+        return value
 
     @field_validator("prefix")
     @classmethod
@@ -176,6 +224,10 @@ class OscSettings(_Section):
         if duplicates:
             raise ValueError(f"{duplicates[0]!r} is listed twice")
         return streams
+
+    def bundles_to(self, target: OscTarget) -> bool:
+        """Whether ``target`` gets bundles: its own ``bundle``, else the section's."""
+        return target.bundle if target.bundle is not None else self.bundle is not False
 
     def layout_of(self, stream: str) -> OscLayout:
         """The layout of one stream: its ``layouts`` entry, else ``layout``."""

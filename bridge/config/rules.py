@@ -80,7 +80,8 @@ def _osc_loop(settings: Settings) -> str | None:
         return None
     if may_match_several(cortex.headsets):
         return None  # the echo goes to /<headset>/marker
-    for text in osc.targets:
+    for target in osc.targets:
+        text = target.target
         host, port = parse_osc_target(text)
         if port == markers.osc_port and reaches_listener(host, markers.osc_host):
             return (f"osc.targets: {text!r} is this bridge's own OSC marker input "

@@ -34,7 +34,7 @@ from bridge.errors import ExitCode
 from bridge.markers.echo import MARKER_INT32_PLAN, MARKER_PLAN
 from bridge.outputs.lsl import OutletNaming, OutletRegistry, source_id_for
 from bridge.outputs.osc_codec import address_segment
-from bridge.outputs.osc_layout import planned_addresses
+from bridge.outputs.osc_stream import planned_addresses
 from bridge.selection import CONNECTED, choose_headsets, explain
 from bridge.status import StatusBoard
 from bridge.streams import CATALOG, MODEL_LACKS, HeadsetInfo, StreamPlan, build_plan
@@ -277,8 +277,7 @@ def _outlet(
     o = settings.osc
     if not (osc and o.enabled) or (plan.stream in CATALOG and plan.stream not in o.streams):
         return
-    base = f"{_osc_base(settings, headset.id, multi)}/{plan.stream}"
-    addresses = planned_addresses(base, plan, o.layout_of(plan.stream), o.timestamps != "off")
+    addresses = planned_addresses(o, plan, headset, _osc_base(settings, headset.id, multi))
     report.say(f"    OSC {_shorten(addresses)}")
 
 
@@ -294,8 +293,10 @@ def _other_outputs(settings: Settings, report: Report) -> None:
     inputs, Emogg's outlets (Emogg itself is not contacted by check)."""
     osc, markers, emogg = settings.osc, settings.markers, settings.emogg
     if osc.enabled:
-        report.say(f"OSC targets: {', '.join(osc.targets) or 'none'} (prefix {osc.prefix!r}, "
-                   f"layout {osc.layout}, bundles {osc.bundle})")
+        targets = ", ".join(f"{t} ({'bundles' if osc.bundles_to(t) else 'messages'})"
+                            for t in osc.targets)
+        report.say(f"OSC targets: {targets or 'none'} (prefix {osc.prefix!r}, "
+                   f"layout {osc.layout})")
     if markers.enabled:
         if markers.lsl_input:
             report.say(f"marker input: LSL marker streams matching {markers.lsl_predicate!r}")

@@ -26,8 +26,10 @@ from typing import Final
 __all__ = [
     "IMMEDIATELY",
     "MAX_DATAGRAM",
+    "MAX_MESSAGE",
     "NTP_UNIX_OFFSET",
     "AddressError",
+    "BundleBuffer",
     "MessageEncoder",
     "address_segment",
     "bundle_overhead",
@@ -51,12 +53,19 @@ MAX_DATAGRAM: Final = 1472
 """Largest datagram we send: an Ethernet MTU of 1500 minus IPv4 and UDP headers. A
 larger datagram is fragmented, and on Wi-Fi a lost fragment loses the whole datagram."""
 
+MAX_MESSAGE: Final = MAX_DATAGRAM - 20
+"""Largest message we send: one that fits a 1472-byte datagram inside a bundle of its own
+(``bundle_overhead(1)`` = 20 bytes), so whether a target takes bundles never changes which
+messages exist, and every message fits any bundle datagram we allow."""
+
 NTP_UNIX_OFFSET: Final = 2_208_988_800
 """Seconds from the NTP epoch (1900-01-01) to the Unix epoch (1970-01-01)."""
 
 _BUNDLE_HEAD: Final = b"#bundle\x00"
 _TIMETAG = struct.Struct(">Q")
 _SIZE = struct.Struct(">i")
+_IMMEDIATE_HEAD: Final = _BUNDLE_HEAD + _TIMETAG.pack(IMMEDIATELY)
+_EMPTY_BUNDLE_SIZE: Final = len(_IMMEDIATE_HEAD)
 _INT32_MIN: Final = -(2**31)
 _INT32_MAX: Final = 2**31 - 1
 _FLOAT32_MAX: Final = 3.4028234663852886e38
@@ -265,6 +274,58 @@ def pack_bundles(timetag: int, messages: Sequence[bytes], limit: int = MAX_DATAG
     if group:
         bundles.append(encode_bundle(timetag, group))
     return bundles
+
+
+class BundleBuffer:
+    """The messages of one loop tick for one target, as ``#bundle`` datagrams (timetag
+    "immediately") of at most ``limit`` bytes each, in order.
+
+    Sans-I/O: :meth:`add` returns a finished datagram when the next element would not fit
+    (the caller sends it at once, so order holds), :meth:`take` the rest at the end of the
+    tick. One send per datagram instead of one per message is the point: on Linux the
+    system call, not the bytes, is what a datagram costs.
+    """
+
+    __slots__ = ("_parts", "_size", "limit")
+
+    def __init__(self, limit: int) -> None:
+        if limit < _EMPTY_BUNDLE_SIZE + _SIZE.size + 4:
+            raise ValueError(f"a bundle datagram of {limit} bytes holds no message")
+        self.limit = limit
+        self._parts: list[bytes] = [_IMMEDIATE_HEAD]
+        self._size = _EMPTY_BUNDLE_SIZE
+
+    def __len__(self) -> int:
+        """Elements waiting."""
+        return (len(self._parts) - 1) // 2
+
+    def add(self, element: bytes) -> bytes | None:
+        """Queue one message (or bundle); a datagram to send now when it did not fit the
+        current one. An element too large for any bundle of ``limit`` bytes is refused
+        with ``ValueError`` (the caller counts it; ours are built below
+        :data:`MAX_MESSAGE`)."""
+        size = len(element)
+        need = _SIZE.size + size
+        done = None
+        if self._size + need > self.limit:
+            if _EMPTY_BUNDLE_SIZE + need > self.limit:
+                raise ValueError(f"a {size}-byte element does not fit a {self.limit}-byte bundle")
+            done = self.take()
+        parts = self._parts
+        parts.append(_SIZE.pack(size))
+        parts.append(element)
+        self._size += need
+        return done
+
+    def take(self) -> bytes | None:
+        """The datagram of what is queued (``None`` when nothing is), and empty again."""
+        parts = self._parts
+        if len(parts) == 1:
+            return None
+        data = b"".join(parts)
+        self._parts = [_IMMEDIATE_HEAD]
+        self._size = _EMPTY_BUNDLE_SIZE
+        return data
 
 
 def ntp_timetag(epoch_seconds: float) -> int:

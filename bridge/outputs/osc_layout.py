@@ -187,21 +187,6 @@ def _labels_size(address: str, labels: Sequence[str]) -> int:
             + sum(len(osc_string(label)) for label in labels))
 
 
-def planned_addresses(base: str, plan: StreamPlan, layout: str, timed: bool) -> list[str]:
-    """Every address one stream is sent on under ``base`` (``P/<stream>``), as the OSC
-    sender builds them: the vector (one message), or one per channel (``split``, and
-    always for one-hot action streams, which add their ``action`` messages); ``/time``
-    with split and timestamps. For ``check``, which lists what ``run`` would send."""
-    addresses = [base] if layout == "vector" else []
-    if layout == "split" or is_action_stream(plan.stream):
-        addresses += stream_addresses(base, plan)
-    if timed and layout == "split":
-        addresses.append(f"{base}/time")
-    for group, _indices in action_groups(plan):
-        addresses.append(f"{base}/{group}/{ACTION_ADDRESS}" if group else f"{base}/{ACTION_ADDRESS}")
-    return addresses
-
-
 def address_table(prefix: str = "/emotiv") -> str:
     """The README's address table (markdown) of the native preset, from the catalog and
     the vocabularies the code uses, so the documentation cannot drift (a test compares)."""

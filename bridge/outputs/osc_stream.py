@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from bridge.config import OscSettings
 from bridge.outputs.osc_codec import (
-    MAX_DATAGRAM,
+    MAX_MESSAGE,
     MessageEncoder,
     bundle_overhead,
     day_time,
@@ -36,7 +36,7 @@ from bridge.outputs.osc_layout import (
 from bridge.outputs.osc_presets import PresetSender
 from bridge.streams import HeadsetInfo, StreamPlan
 
-__all__ = ["Output", "StreamSender"]
+__all__ = ["Output", "StreamSender", "planned_addresses"]
 
 log = logging.getLogger("bridge.osc")
 
@@ -50,7 +50,7 @@ class Output(Protocol):
     def base_address(self, headset_id: str) -> str: ...
     def epoch_time(self, lsl_time: float) -> float: ...
     def send_messages(self, messages: Sequence[bytes], lsl_time: float | None) -> None: ...
-    def send_datagram(self, data: bytes) -> None: ...
+    def send_message(self, message: bytes) -> None: ...
 
 
 class StreamSender:
@@ -66,7 +66,8 @@ class StreamSender:
         self._timed = settings.timestamps != "off"
         self._epoch = settings.timestamps == "epoch"
         time_tags = "iii" if self._timed else ""
-        limit = MAX_DATAGRAM - (bundle_overhead(1) if settings.bundle != "off" else 0)
+        # sample_time wraps each sample's messages in a bundle of their own.
+        limit = MAX_MESSAGE - (bundle_overhead(1) if settings.bundle == "sample_time" else 0)
         count = plan.channel_count
         layout: str = settings.layout_of(plan.stream)
         preset = settings.preset
@@ -89,6 +90,7 @@ class StreamSender:
         names = (*TIME_LABELS, *plan.labels) if self._timed else plan.labels
         head = len(time_tags)
         self.labels: list[bytes] = []
+        self._label_addresses: list[str] = []
         for encoder, part in self._vector:
             self._add_labels(encoder.address, names[:head] + names[head + part.start:
                                                                  head + part.stop], limit)
@@ -131,11 +133,11 @@ class StreamSender:
         cap = settings.rate_caps.get(plan.stream)
         rate = plan.nominal_rate
         self._gate = RateGate(cap, rate) if cap is not None and (rate <= 0 or cap < rate) else None
-        # The common case (vector, no time, no bundle): one pack, one send per target.
+        # The common case (vector, no time): one pack, one message to the output.
         self._fast = (
             self._vector[0][0].encode
             if len(self._vector) == 1 and not self._split and not self._actions
-            and not self._timed and settings.bundle == "off" and numeric
+            and not self._timed and settings.bundle != "sample_time" and numeric
             and self._electrodes is None and not self._bands
             else None
         )
@@ -148,6 +150,25 @@ class StreamSender:
     def _add_labels(self, address: str, names: Sequence[str], limit: int) -> None:
         for target, chunk in labels_messages(address, names, limit):
             self.labels.append(encode_message(target, chunk))
+            self._label_addresses.append(target)
+
+    @property
+    def addresses(self) -> list[str]:
+        """Every address this sender can send on: data, then labels. Read off the
+        encoders the sender sends with, so ``check`` lists exactly what ``run`` sends."""
+        encoders = [encoder for encoder, _part in self._vector]
+        if self._electrodes is not None:
+            encoders.append(self._electrodes[0])
+        encoders += [encoder for encoder, _indices, _scale in self._bands]
+        encoders += [encoder for encoder, _index in self._split]
+        if self._time is not None:
+            encoders.append(self._time)
+        encoders += [encoder for encoder, _indices, _names in self._actions]
+        preset = self._preset
+        if preset is not None:
+            encoders += [e for e, _ in preset.numbers] + [e for e, _ in preset.changes]
+            encoders += [e for e, _i, _f in preset.vectors] + [e for e, _ in preset.edges]
+        return [encoder.address for encoder in encoders] + self._label_addresses
 
     def __call__(self, sample: Sequence[Any], lsl_time: float) -> None:
         gate = self._gate
@@ -156,7 +177,7 @@ class StreamSender:
         try:
             fast = self._fast
             if fast is not None:
-                self._out.send_datagram(fast(sample))
+                self._out.send_message(fast(sample))
                 self.messages += 1
                 return
             self._send(sample, lsl_time)
@@ -242,3 +263,33 @@ def _vector_parts(
             (MessageEncoder(f"{base}/{k}", time_tags + "f" * (stop - start)), slice(start, stop))
         )
     return result
+
+
+class _Planned:
+    """An :class:`Output` that sends nothing: what ``check`` builds senders against."""
+
+    oversized = 0
+
+    def __init__(self, settings: OscSettings, base: str) -> None:
+        self.settings = settings
+        self._base = base
+
+    def base_address(self, headset_id: str) -> str:
+        return self._base
+
+    def epoch_time(self, lsl_time: float) -> float:
+        return lsl_time
+
+    def send_messages(self, messages: Sequence[bytes], lsl_time: float | None) -> None:
+        pass
+
+    def send_message(self, message: bytes) -> None:
+        pass
+
+
+def planned_addresses(
+    settings: OscSettings, plan: StreamPlan, headset: HeadsetInfo, base: str
+) -> list[str]:
+    """Every address ``run`` sends one stream on under ``base`` (``P`` or ``P/<headset>``):
+    the sender's own table (:attr:`StreamSender.addresses`), built as ``run`` builds it."""
+    return StreamSender(_Planned(settings, base), plan, headset).addresses

@@ -160,8 +160,11 @@ def test_closed_port_and_full_receiver_do_not_touch_lsl(
     settings = settings_for(
         sim,
         osc__enabled="true",
-        osc__targets=f"127.0.0.1:{closed},127.0.0.1:{clogged_port}",
-        osc__layout="split",  # the most datagrams: 18 per EEG sample
+        # The closed port takes bundles (one datagram per tick), the clogged one each
+        # message alone: the most datagrams, 18 per EEG sample in the split layout.
+        osc__targets=f'["127.0.0.1:{closed}", '
+                     f'{{"target": "127.0.0.1:{clogged_port}", "bundle": false}}]',
+        osc__layout="split",
     )
     try:
         with caplog.at_level(logging.INFO, logger="bridge"), BridgeThread(settings) as bridge:
@@ -201,14 +204,14 @@ def test_closed_port_and_full_receiver_do_not_touch_lsl(
     # Full rate: contiguous samples (no COUNTER gap) covering most of the 10 s.
     assert span > 8.0 and (len(counters) - 1) / span == pytest.approx(EEG_RATE, rel=0.01)
     refused = stats[f"127.0.0.1:{closed}"]
-    assert refused.failed > 100
+    assert refused.bundles and refused.failed > 100  # counted per datagram
     warnings = [
         r for r in caplog.records if r.name == "bridge.osc" and r.levelno >= logging.WARNING
     ]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     assert f"127.0.0.1:{closed}" in warnings[0].getMessage()
     full = stats[f"127.0.0.1:{clogged_port}"]
-    assert full.sent > 1000  # the kernel drops what does not fit; we never wait for it
+    assert not full.bundles and full.sent > 1000  # the kernel drops what does not fit; we never wait for it
 
 
 def test_several_headsets_get_their_own_addresses(unique_id: str, dialect: str) -> None:

@@ -69,12 +69,15 @@ def value_strategy(annotation: Any) -> st.SearchStrategy[Any]:
         typed = st.sampled_from(_literal_choices(annotation))
     elif origin is tuple:
         typed = st.lists(st.one_of(st.sampled_from(["eeg", "met", "EPOCX-*", "127.0.0.1:9000"]),
-                                   TEXT), max_size=4)
+                                   TEXT, st.fixed_dictionaries(  # osc.targets' table form
+                                       {"target": st.sampled_from(["127.0.0.1:9001", "x"])},
+                                       optional={"bundle": st.one_of(st.booleans(), TEXT)})),
+                         max_size=4)
     elif origin is dict:
         typed = st.dictionaries(st.sampled_from(["eeg", "met", "pow", "brain"]),
                                 st.one_of(NUMBERS, st.sampled_from(["split", "vector"])),
                                 max_size=3)
-    elif isinstance(annotation, types.UnionType):
+    elif isinstance(annotation, types.UnionType) or origin is typing.Union:
         typed = st.one_of(*(value_strategy(a) for a in typing.get_args(annotation)))
     else:
         typed = ANY_VALUE
@@ -218,4 +221,5 @@ def test_the_fuzzer_covers_every_key() -> None:
         assert field is not None
         annotation = field.annotation
         assert (annotation in known or typing.get_origin(annotation)
-                in (typing.Literal, tuple, dict)), f"{key}: teach value_strategy {annotation}"
+                in (typing.Literal, tuple, dict, typing.Union)), \
+            f"{key}: teach value_strategy {annotation}"

@@ -26,10 +26,11 @@ def problems(environ: dict[str, str]) -> list[str]:
 def test_defaults() -> None:
     osc = load_settings(None, {}).osc
     assert osc.enabled is False
-    assert osc.targets == ("127.0.0.1:9000",)
+    assert [str(t) for t in osc.targets] == ["127.0.0.1:9000"]
     assert (osc.prefix, osc.layout, osc.bundle, osc.timestamps) == (
-        "/emotiv", "vector", "off", "off"
+        "/emotiv", "vector", True, "off"
     )
+    assert osc.bundles_to(osc.targets[0]) and osc.max_datagram == 8192
     assert osc.streams == STREAM_NAMES
     assert osc.layouts == {} and osc.rate_caps == {}
 
@@ -44,10 +45,32 @@ def test_file_form(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     osc = load_settings(path, {}).osc
-    assert osc.targets == ("127.0.0.1:9000", "[::1]:9001", "studio.local:7000")
+    assert [str(t) for t in osc.targets] == ["127.0.0.1:9000", "[::1]:9001", "studio.local:7000"]
     assert osc.layout_of("eeg") == "vector" and osc.layout_of("met") == "split"
     assert osc.rate_caps == {"eeg": 32.0, "met": 0.5}
     assert (osc.prefix, osc.bundle, osc.timestamps) == ("/bci/one", "sample_time", "epoch")
+
+
+def test_per_target_bundle_switch(tmp_path: Path) -> None:
+    """A receiver that takes no bundles is a table with bundle = false; a plain host:port
+    follows the section's bundle (true unless set); the old spellings still read."""
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[osc]\ntargets = ["127.0.0.1:9000", { target = "127.0.0.1:9001", bundle = false },\n'
+        '  { target = "[::1]:9002", bundle = true }]\nmax_datagram = 1472\n',
+        encoding="utf-8",
+    )
+    osc = load_settings(path, {}).osc
+    assert [(str(t), osc.bundles_to(t)) for t in osc.targets] == [
+        ("127.0.0.1:9000", True), ("127.0.0.1:9001", False), ("[::1]:9002", True)]
+    assert osc.max_datagram == 1472
+    off = load_settings(path, {"CORTEX_BRIDGE_OSC__BUNDLE": "false"}).osc
+    assert [off.bundles_to(t) for t in off.targets] == [False, False, True]
+    for old, new in (("off", False), ("immediate", True), ("sample_time", "sample_time")):
+        assert load_settings(None, {"CORTEX_BRIDGE_OSC__BUNDLE": old}).osc.bundle == new
+    env = load_settings(None, {"CORTEX_BRIDGE_OSC__TARGETS":
+                               '["127.0.0.1:9000", {"target": "127.0.0.1:9001", "bundle": false}]'})
+    assert [env.osc.bundles_to(t) for t in env.osc.targets] == [True, False]
 
 
 def test_environment_forms() -> None:
@@ -61,7 +84,7 @@ def test_environment_forms() -> None:
             "CORTEX_BRIDGE_OSC__PREFIX": "",
         },
     ).osc
-    assert osc.targets == ("[::1]:9000", "127.0.0.1:9001")
+    assert [str(t) for t in osc.targets] == ["[::1]:9000", "127.0.0.1:9001"]
     assert osc.rate_caps == {"eeg": 32.0, "pow": 4.0}
     assert osc.layouts == {"met": "split"}
     assert osc.streams == ("met", "com")
@@ -92,7 +115,13 @@ def test_environment_forms() -> None:
         ("RATE_CAPS", "eeg=0", "osc.rate_caps: eeg: must be a number of Hz greater than 0"),
         ("STREAMS", "eeg,eeg", "osc.streams: 'eeg' is listed twice"),
         ("STREAMS", "brain", "osc.streams: unknown stream 'brain'"),
-        ("BUNDLE", "yes", "osc.bundle: expected 'off', 'immediate' or 'sample_time'"),
+        ("BUNDLE", "yes", "osc.bundle: expected true, false or 'sample_time', got 'yes'"),
+        ("MAX_DATAGRAM", "1000", "osc.max_datagram: must be at least 1472, got '1000'"),
+        ("MAX_DATAGRAM", "65508", "osc.max_datagram: must be at most 65507"),
+        ("TARGETS", '[{"target": "a:1", "bundle": "no way"}]',
+         "osc.targets[0].bundle: expected true or false"),
+        ("TARGETS", '[{"target": "a:1", "bundles": false}]', "osc.targets[0].bundles: unknown key"),
+        ("TARGETS", '[{"bundle": false}]', "osc.targets[0].target: Field required"),
         ("TIMESTAMPS", "float", "osc.timestamps: expected 'off', 'lsl' or 'epoch'"),
     ],
 )
@@ -121,7 +150,7 @@ def test_may_match_several() -> None:
 def test_demo_config_turns_osc_on() -> None:
     assert load_settings(ROOT / "configs" / "epocx.toml", {}).osc.enabled is False
     demo = load_settings(ROOT / "configs" / "demo.toml", {}).osc
-    assert demo.targets == ("127.0.0.1:9000",) and demo.rate_caps["eeg"] == 32
+    assert [str(t) for t in demo.targets] == ["127.0.0.1:9000"] and demo.rate_caps["eeg"] == 32
 
 
 def test_docs_describe_every_osc_key() -> None:

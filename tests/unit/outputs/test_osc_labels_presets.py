@@ -148,6 +148,7 @@ def test_labels_on_request_and_every_minute(
         try:
             assert out.listen_address is not None
             out.sinks_for(plan_for("met"), EPOCX)
+            await asyncio.sleep(0)  # the tick ends: its bundle leaves
             receiver.wait_for(lambda m: m.address == "/emotiv/met/labels", timeout=5)
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
                 sock.sendto(encode_message("/emotiv/labels/request", []), out.listen_address)

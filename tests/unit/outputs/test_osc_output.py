@@ -22,7 +22,7 @@ from pythonosc.osc_message import OscMessage
 import bridge.outputs.osc as osc_module
 from bridge.config import OscSettings
 from bridge.outputs.osc import OscOutput, RateGate
-from bridge.outputs.osc_codec import MAX_DATAGRAM, NTP_UNIX_OFFSET
+from bridge.outputs.osc_codec import MAX_MESSAGE, NTP_UNIX_OFFSET
 from bridge.simulator.headsets import (
     EPOC_SENSORS,
     FLEX_SENSORS,
@@ -244,7 +244,7 @@ def test_timestamps_are_three_ints_that_survive_float32(raw: RawReceiver) -> Non
         raw.wait_for(lambda m: m.address == "/emotiv/marker")
     finally:
         out.close()
-    by_address = {OscMessage(d).address: d for d in raw.datagrams}
+    by_address = {OscMessage(d).address: d for d in raw.elements}
     eeg_dgram = by_address["/emotiv/eeg"]
     assert tags_of(eeg_dgram) == ",iii" + "f" * len(eeg.labels)
     day, second, micro = OscMessage(eeg_dgram).params[:3]
@@ -280,38 +280,43 @@ def test_epoch_timestamps_use_the_wall_clock_mapping(raw: RawReceiver) -> None:
 # --------------------------------------------------------------------- bundles and sizes
 
 
-@pytest.mark.parametrize("mode", ["immediate", "sample_time"])
-def test_bundles(raw: RawReceiver, mode: str) -> None:
+@pytest.mark.parametrize("mode", [True, "sample_time"])
+def test_bundles(raw: RawReceiver, mode: bool | str) -> None:
+    """Outside a loop each sample's messages leave as one bundle, timetag "immediately";
+    sample_time nests one bundle with the sample's time per sample inside it."""
     import pylsl
 
     out = make_output(raw.port, bundle=mode, layout="split")
     out.open()
     try:
         eeg = plan_for("eeg")
-        (sink,) = out.sinks_for(eeg, EPOCX)
+        (sink,) = out.sinks_for(eeg, EPOCX)  # split layout: no labels
         lsl_time = pylsl.local_clock() - 0.2
         epoch = out.epoch_time(lsl_time)
         sink(eeg_sample(eeg, 3), lsl_time)
         raw.wait_for(lambda m: m.address == f"/emotiv/eeg/{eeg.labels[-1]}")
     finally:
         out.close()
-    assert raw.bundles and all(len(d) <= MAX_DATAGRAM for d in raw.datagrams)
-    assert sum(b.num_contents for b in raw.bundles) == len(eeg.labels)
-    for bundle in raw.bundles:
-        if mode == "immediate":
-            assert bundle.timestamp == 0  # python-osc: IMMEDIATELY
-        else:
-            assert bundle.timestamp == pytest.approx(epoch, abs=1e-6)
+    assert len(raw.datagrams) == 1
+    assert all(len(d) <= out.settings.max_datagram for d in raw.datagrams)
+    assert all(bundle.timestamp == 0 for bundle in raw.bundles)  # python-osc: IMMEDIATELY
+    assert [OscMessage(m).address for m in raw.elements] == [
+        f"/emotiv/eeg/{label}" for label in eeg.labels]
     if mode == "sample_time":
-        timetag = struct.unpack(">Q", raw.datagrams[0][8:16])[0]
+        (inner,) = raw.inner_bundles
+        assert inner.num_contents == len(eeg.labels)
+        assert inner.timestamp == pytest.approx(epoch, abs=1e-6)
+        timetag = struct.unpack(">Q", raw.datagrams[0][28:36])[0]  # outer head, size, "#bundle"
         assert (timetag >> 32) - NTP_UNIX_OFFSET == math.floor(epoch)
+    else:
+        assert raw.bundles[0].num_contents == len(eeg.labels) and not raw.inner_bundles
 
 
 def test_32_channel_flex_fits_one_datagram_per_stream(raw: RawReceiver) -> None:
     """The largest real streams (Flex EEG, band power) stay single vector messages even
     headset-qualified, with timestamps, inside a bundle."""
     settings = OscSettings(
-        enabled=True, targets=(f"127.0.0.1:{raw.port}",), timestamps="lsl", bundle="immediate"
+        enabled=True, targets=(f"127.0.0.1:{raw.port}",), timestamps="lsl", bundle=True
     )
     out = OscOutput(settings, multi_headset=True)
     out.open()
@@ -328,7 +333,7 @@ def test_32_channel_flex_fits_one_datagram_per_stream(raw: RawReceiver) -> None:
     finally:
         out.close()
     assert sizes["pow"] == 32 * 5
-    assert all(len(d) <= MAX_DATAGRAM for d in raw.datagrams)
+    assert all(len(m) <= MAX_MESSAGE for m in raw.elements)
 
 
 def test_oversized_vector_is_split_into_parts(raw: RawReceiver) -> None:
@@ -348,7 +353,8 @@ def test_oversized_vector_is_split_into_parts(raw: RawReceiver) -> None:
             data = [m for m in raw.snapshot() if "labels" not in m.address]
     finally:
         out.close()
-    assert all(len(d) <= MAX_DATAGRAM for d in raw.datagrams)
+    assert all(len(m) <= MAX_MESSAGE for m in raw.elements)
+    assert all(len(d) <= out.settings.max_datagram for d in raw.datagrams)
     parts = sorted(data, key=lambda m: int(m.address.rsplit("/", 1)[1]))
     assert [m.address for m in parts] == [f"/emotiv/eeg/{k}" for k in range(len(parts))]
     assert len(parts) >= 2
@@ -552,13 +558,16 @@ def test_refused_port_is_logged_once_per_episode(
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
 
 
-def test_a_receiver_that_never_reads_never_blocks_the_sender() -> None:
-    """A tiny receive buffer, never read: the kernel drops datagrams, we never wait."""
+@pytest.mark.parametrize("bundle", [False, True])
+def test_a_receiver_that_never_reads_never_blocks_the_sender(bundle: bool) -> None:
+    """A tiny receive buffer, never read: the kernel drops datagrams, we never wait.
+    Without bundles each message is a datagram; with them each sample's 18 messages are
+    one (outside the event loop each call is its own tick)."""
     sink_socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sink_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
     sink_socket.bind(("127.0.0.1", 0))
     try:
-        out = make_output(sink_socket.getsockname()[1], layout="split")
+        out = make_output(sink_socket.getsockname()[1], layout="split", bundle=bundle)
         out.open()
         plan = plan_for("eeg")
         (sink,) = out.sinks_for(plan, EPOCX)
@@ -568,8 +577,9 @@ def test_a_receiver_that_never_reads_never_blocks_the_sender() -> None:
         elapsed = time.perf_counter() - started
         (stats,) = out.target_stats()
         out.close()
-        print(f"\n36000 datagrams to a full receiver in {elapsed:.2f} s")
-        assert stats.sent + stats.failed == 2000 * len(plan.labels)
+        print(f"\n36000 messages to a full receiver in {elapsed:.2f} s")
+        datagrams = 2000 if bundle else 2000 * len(plan.labels)  # split: no labels
+        assert stats.sent + stats.failed == datagrams
     finally:
         sink_socket.close()
 
