@@ -51,7 +51,8 @@ def freeze_startup_objects() -> None:
     A full collection walks every tracked object, about 50 000 after start-up (modules,
     the configuration models' schemas, the outputs), and blocks the event loop while it
     does: 26-79 ms in the benchmark's latency scenario, and every headset's samples wait
-    that long (rare in a steady run, as few new objects survive, but unbounded by us). Those objects live as long as the process; frozen
+    that long (rare in a steady run, as few new objects survive, but each one stalls
+    every headset). Those objects live as long as the process; frozen
     (``gc.freeze``), a full collection took 0.4-2 ms. Objects made later (sessions,
     pipelines) are collected as before. Once per process (a test process runs many Apps),
     and not where something else has frozen objects already.
