@@ -92,3 +92,16 @@ def test_table_marks_missed_targets() -> None:
     fast = next(line for line in text.splitlines() if "fast" in line)
     assert "0.50x" in fast and "MISSED" in fast
     assert "n/a: not built" in text
+
+
+def test_the_bridge_process_imports_what_the_daemon_imports() -> None:
+    """The benchmark's bridge process (``python -m bridge.bench.bridgeproc``) must not load
+    the simulator or the runner: their imports (cryptography, pyedflib) once added 11 MiB
+    to the peak RSS the benchmark reports for the bridge."""
+    probe = ("import sys, bridge.bench.bridgeproc; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "{'cryptography', 'pyedflib'} or m.startswith(('bridge.simulator', "
+             "'bridge.bench.runner', 'bridge.bench.common'))))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert proc.stdout.strip() == "[]"
