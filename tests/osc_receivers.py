@@ -42,6 +42,16 @@ def receiver_path(program: str, package: str) -> str:
     return path
 
 
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """Ask a receiver process to end; kill it if it does not within 5 s."""
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 def oscdump_path() -> str:
     """liblo's ``oscdump``."""
     return receiver_path("oscdump", "liblo-tools")
@@ -254,12 +264,7 @@ class OscDump:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(5)
+            stop_process(self._proc)
             for thread in self._threads:
                 thread.join(5)
             for stream in (self._proc.stdout, self._proc.stderr):

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from osc_receivers import free_udp_port, receiver_path
+from osc_receivers import free_udp_port, receiver_path, stop_process
 from osc_ticks import output, run_ticks, sent_order
 
 from bridge.outputs.osc_codec import encode_message
@@ -74,12 +74,7 @@ class PdPrinter:
             self.lines.clear()
 
     def close(self) -> None:
-        self._proc.terminate()
-        try:
-            self._proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait(5)
+        stop_process(self._proc)
         self._thread.join(5)
         if self._proc.stdout is not None:
             self._proc.stdout.close()

@@ -139,6 +139,11 @@ class Rig:
         self.sessions_before = {s["id"] for s in self.sim.state()["sessions"]}
         self.sim.call(fn)
 
+    def closed_by(self) -> set[str]:
+        """Who closed the sessions that ran before the fault (the simulator's word)."""
+        closed = {s["id"]: s["closedBy"] for s in self.sim.state()["sessions"]}
+        return {closed[sid] for sid in self.sessions_before}
+
     def restored(self) -> None:
         """Mark the moment Cortex is reachable / the headset is back."""
         self.restored_at = time.monotonic()
@@ -419,8 +424,7 @@ def test_stall_without_answer_reconnects(rig_factory: Callable[..., Rig]) -> Non
     time.sleep(4.0)
     rig.restored()
     took = rig.wait_new_session_streaming()
-    closed_by = {s["id"]: s["closedBy"] for s in rig.sim.state()["sessions"]}
-    assert {closed_by[sid] for sid in rig.sessions_before} == {"connection"}, closed_by
+    assert rig.closed_by() == {"connection"}
     time.sleep(1.0)
     rig.check_same_outlets()
     sent, pushed = rig.finish()
@@ -441,8 +445,7 @@ def test_muted_session_is_restarted(rig_factory: Callable[..., Rig]) -> None:
     rig.fault(lambda s: s.mute(rig.headset, 3.0))
     rig.restored()
     took = rig.wait_new_session_streaming()
-    closed_by = {s["id"]: s["closedBy"] for s in rig.sim.state()["sessions"]}
-    assert {closed_by[sid] for sid in rig.sessions_before} == {"client"}, closed_by
+    assert rig.closed_by() == {"client"}
     time.sleep(1.0)
     rig.check_same_outlets()
     sent, pushed = rig.finish()
