@@ -7,7 +7,7 @@ reasons.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
@@ -45,14 +45,17 @@ class Selection:
 
 
 def choose_headsets(
-    headsets: Sequence[Mapping[str, Any]], patterns: Sequence[str]
+    headsets: Sequence[Mapping[str, Any]], patterns: Sequence[str],
+    running: Collection[str] = (),
 ) -> Selection:
     """The headsets to bridge, in Cortex's order.
 
     With patterns (ids or shell wildcards such as ``EPOCX-*``), every headset whose id
     matches one of them. Without, the first connected headset, or, if none is
-    connected yet, the first discovered one (the daemon then connects it). Either way a
-    headset Cortex cannot open (:data:`UNOPENABLE`) is skipped, with its reason.
+    connected yet, the first discovered one (the daemon then connects it); but one the
+    bridge already runs (``running``) stays the choice while Cortex lists it, so a
+    headset that is only ``connecting`` does not hand the choice to the next one. Either
+    way a headset Cortex cannot open (:data:`UNOPENABLE`) is skipped, with its reason.
     """
     usable = [h for h in headsets if isinstance(h.get("id"), str)]
     if patterns:
@@ -61,6 +64,9 @@ def choose_headsets(
     openable = [h for h in usable if h["id"] not in skipped]
     if patterns:
         return Selection(openable, skipped, only_unopenable=bool(skipped) and not openable)
+    for headset in openable:
+        if headset["id"] in running:
+            return Selection([headset], skipped)
     for status in (CONNECTED, DISCOVERED):
         for headset in openable:
             if headset.get("status") == status:

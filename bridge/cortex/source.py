@@ -431,7 +431,8 @@ class CortexSource:
         while True:
             headsets = await api.query_headsets()
             self.note_listing(headsets)
-            selection = choose_headsets(headsets, patterns)
+            running = [hid for hid, task in self._tasks.items() if not task.done()]
+            selection = choose_headsets(headsets, patterns, running)
             self._say_selection(selection, patterns)
             chosen = [h["id"] for h in selection.chosen]
             now = time.monotonic()

@@ -93,3 +93,15 @@ def test_patterns_matching_only_usb_cabled_headsets_say_so() -> None:
     both = choose_headsets([USB, DONGLE], ["EPOC*"])
     assert [h["id"] for h in both.chosen] == [DONGLE["id"]] and not both.only_unopenable
     assert choose_headsets([USB, DONGLE], ["MN8-*"]).skipped == {}
+
+
+def test_the_default_choice_stays_with_the_headset_being_connected() -> None:
+    """The first discovered headset is chosen and connected; while Cortex lists it as
+    ``connecting`` the next discovered one must not be taken as well."""
+    connecting = {"id": "INSIGHT-1", "status": "connecting"}
+    other = {"id": "EPOCX-2", "status": "discovered"}
+    assert [h["id"] for h in choose_headsets([connecting, other], []).chosen] == ["EPOCX-2"]
+    kept = choose_headsets([connecting, other], [], running=["INSIGHT-1"]).chosen
+    assert [h["id"] for h in kept] == ["INSIGHT-1"]
+    gone = choose_headsets([other], [], running=["INSIGHT-1"]).chosen  # no longer listed
+    assert [h["id"] for h in gone] == ["EPOCX-2"]
