@@ -276,3 +276,14 @@ def clean_bridge_environment(monkeypatch: pytest.MonkeyPatch) -> _Iterator[None]
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, cli._StderrHandler)]:
         root.removeHandler(handler)
+
+
+@pytest.fixture(autouse=True)
+def no_wait_for_bridges_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bridge listens 1 s (``PUBLISHED_LOOKUP_S``) for another bridge's outlets of a
+    headset before its first session on it. In the suite's private LSL session there is
+    none, except where a test makes one (and sets the time back); the second per bridge
+    start would cost the suite minutes. Bridges run as processes still listen."""
+    from bridge.outputs import lsl
+
+    monkeypatch.setattr(lsl, "PUBLISHED_LOOKUP_S", 0.0)

@@ -467,13 +467,13 @@ PUBLISHED_LOOKUP_S = 1.0  # listening for another bridge's outlets of a headset 
 # resolve here takes about 0.5 s to hear of an outlet)
 
 
-def published_elsewhere(headset_id: str, own_uids: set[str],
-                        timeout: float = PUBLISHED_LOOKUP_S) -> pylsl.StreamInfo | None:
+def published_elsewhere(headset_id: str, own_uids: set[str]) -> pylsl.StreamInfo | None:
     """An outlet of this headset that another process publishes (another bridge, maybe
-    on another machine: host locks cannot see it), or None. Blocks up to ``timeout``
-    when there is none; run it off the event loop."""
+    on another machine: host locks cannot see it), or None. Blocks up to
+    ``PUBLISHED_LOOKUP_S`` when there is none; run it off the event loop."""
+    timeout = PUBLISHED_LOOKUP_S
     prefix = f"{SOURCE_ID_PREFIX}:{headset_id}:"
-    if "'" in prefix:
+    if timeout <= 0 or "'" in prefix:
         return None  # not expressible in liblsl's XPath; a headset id never has one
     found = pylsl.resolve_bypred(f"starts-with(source_id,'{prefix}')", 1, timeout)
     return next((info for info in found if info.uid() not in own_uids), None)

@@ -15,6 +15,7 @@ from bridge_harness import BridgeThread, settings_for
 
 from bridge.errors import ExitCode
 from bridge.instance import AlreadyRunning
+from bridge.outputs import lsl
 from bridge.simulator import SimulatorConfig, SimulatorThread
 
 
@@ -74,6 +75,7 @@ def test_a_bridge_elsewhere_is_found_by_its_outlets(
     directory) publishes the headset's outlets: this one leaves the headset alone and
     names the other by its host and outlet."""
     caplog.set_level(logging.WARNING, logger="bridge.cortex")
+    monkeypatch.setattr(lsl, "PUBLISHED_LOOKUP_S", 1.0)  # the product's listening time
     settings = settings_for(sim, cortex__streams="mot")
     headset = sim.state()["headsets"][0]["id"]
     with BridgeThread(settings) as first:
