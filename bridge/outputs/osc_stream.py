@@ -3,10 +3,10 @@
 Built once per subscription (:meth:`bridge.outputs.osc.OscOutput.sinks_for`): its
 addresses, type tags, labels, datagram split and rate gate are computed here, from the
 plan's channel labels and the catalog. A stream whose messages have a fixed numeric shape
-(every native stream but com and fac, unless timed per sample bundle) is encoded by one
-:class:`FrameEncoder`: a sample costs one ``itemgetter`` and one ``struct.pack`` for all
-its messages (the EEG vector and its electrodes together), already framed as bundle
-elements. Sockets are the output's (:class:`Output` says what a sender needs of it).
+(every native numeric stream but com and fac, unless ``bundle = "sample_time"``) is
+encoded by one :class:`FrameEncoder`: a sample costs one ``struct.pack`` for all its
+messages (the EEG vector and its electrodes together) and one join, already framed as
+bundle elements. Sockets are the output's (:class:`Output` says what a sender needs of it).
 """
 
 from __future__ import annotations
