@@ -3,7 +3,8 @@ read without glue.
 
 Per stream and headset one :class:`bridge.outputs.osc_stream.StreamSender` is built when
 the stream is attached (:meth:`OscOutput.sinks_for`); a sample costs one ``struct.pack``
-per message, a loop tick one ``send`` per target (bundles, below). This module owns the sockets: targets, the
+for all its messages (:class:`bridge.outputs.osc_codec.FrameEncoder`), a loop tick one
+``send`` per target (bundles, below). This module owns the sockets: targets, the
 request listener, status, markers and the labels timer.
 
 Addresses (``P`` is ``osc.prefix``, plus ``/<headset id>`` when several headsets can run)::
@@ -56,6 +57,7 @@ from bridge.outputs.osc_codec import (
     IMMEDIATELY,
     MAX_MESSAGE,
     BundleBuffer,
+    FrameEncoder,
     MessageEncoder,
     address_segment,
     bundle_overhead,
@@ -473,15 +475,31 @@ class OscOutput:
             messages = pack_bundles(timetag, messages, self._inner_limit)
         self._queue(messages)
 
-    def send_message(self, message: bytes) -> None:
-        """One message (the hot path: one vector per sample); never blocks, never raises."""
-        if len(message) > MAX_MESSAGE:
-            self.oversized += 1
-            return
+    def send_framed(self, framed: bytes, frame: FrameEncoder) -> None:
+        """One sample's messages as ``frame`` encoded them (the hot path: the EEG vector
+        and its electrodes); never blocks, never raises. Into each bundling target's
+        bundle as one part; split into its messages only for targets without bundles,
+        outside the loop, or where the tick's datagram ends. The encoder's messages are
+        built within :data:`MAX_MESSAGE`."""
         for target in self._plain:
-            target.send(message)
-        if self._bundled:
-            self._queue((message,))
+            for message in frame.split(framed):
+                target.send(message)
+        if not self._bundled:
+            return
+        loop = asyncio._get_running_loop()  # as in _queue
+        if loop is None or (loop is not self._loop and not self._adopt(loop)):
+            self._send_now(frame.split(framed))
+            return
+        if not self._flush_due:
+            self._flush_due = True
+            loop.call_soon(self._flush)
+        count = frame.count
+        for target, buffer in self._bundled:
+            if not buffer.put(framed, count):  # the datagram ends inside this sample
+                for message in frame.split(framed):
+                    full = buffer.add(message)
+                    if full is not None:
+                        target.send(full)
 
     def _queue(self, elements: Sequence[bytes]) -> None:
         """Into every bundling target's bundle; the first of a tick schedules the flush.

@@ -18,6 +18,7 @@ is the general, slower entry point (any address, inferred tags).
 from __future__ import annotations
 
 import math
+import operator
 import re
 import struct
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ __all__ = [
     "NTP_UNIX_OFFSET",
     "AddressError",
     "BundleBuffer",
+    "FrameEncoder",
     "MessageEncoder",
     "address_segment",
     "bundle_overhead",
@@ -236,6 +238,82 @@ class MessageEncoder:
         return b"".join(parts)
 
 
+class FrameEncoder:
+    """The numeric messages of one sample, encoded together as bundle elements.
+
+    A sender whose messages have a fixed shape (the EEG vector and its electrodes, band
+    means, per-channel numbers, times) describes its values as a *row* (the sample, plus
+    whatever the caller adds: the time, band means) with one type tag per column, and
+    each message as its :class:`MessageEncoder` and the row columns of its arguments.
+    ``encode(row)`` packs the row once (every value converted once, though the EEG
+    electrodes go out twice) and joins precomputed constants (each element's int32 size,
+    address and type tags) with slices of the packed row: the result is exactly what
+    :meth:`BundleBuffer.add` makes of the messages one by one, ready to go into a bundle
+    as one part (:meth:`BundleBuffer.put`); :meth:`split` gives the messages themselves
+    for a target without bundles. Values a message encoder would correct (beyond
+    float32, beyond int32) raise ``OverflowError`` or ``struct.error`` here: the caller
+    then encodes that sample message by message.
+    """
+
+    __slots__ = ("_gather", "_pack", "_parts", "count", "cuts", "encoders")
+
+    def __init__(
+        self, row_tags: str, messages: Sequence[tuple[MessageEncoder, Sequence[int]]]
+    ) -> None:
+        if not messages:
+            raise ValueError("a frame holds at least one message")
+        offsets = [0]  # byte offset of each row column in the packed row
+        for tag in row_tags:
+            offsets.append(offsets[-1] + struct.calcsize(">" + tag))
+        # (constant, byte range of the packed row) pieces: one per run of consecutive
+        # columns, the first of each message after its size, address and tags.
+        pieces: list[tuple[bytes, int, int]] = []
+        cuts: list[tuple[int, int]] = []
+        at = 0
+        for encoder, columns in messages:
+            if encoder.size < 0 or encoder.signature != "".join(row_tags[c] for c in columns):
+                raise ValueError(f"{encoder.address}: its tags are not those of row columns "
+                                 f"{list(columns)}")
+            head = _SIZE.pack(encoder.size) + encoder._prefix
+            for k, column in enumerate(columns):
+                if k and column == columns[k - 1] + 1:  # extends the current run
+                    const, first, _stop = pieces[-1]
+                    pieces[-1] = (const, first, offsets[column + 1])
+                else:
+                    pieces.append((b"" if k else head, offsets[column], offsets[column + 1]))
+            cuts.append((at + _SIZE.size, at + _SIZE.size + encoder.size))
+            at += _SIZE.size + encoder.size
+        self.encoders = tuple(encoder for encoder, _columns in messages)
+        self.count = len(messages)
+        self.cuts = tuple(cuts)
+        whole = len(pieces) == 1 and pieces[0][1:] == (0, offsets[-1])
+        if whole:  # one message of the whole row (mot's vector): one pack, nothing else
+            self._pack = struct.Struct(f">{len(pieces[0][0])}s{row_tags}").pack
+            self._parts: tuple[bytes, ...] = (pieces[0][0],)
+            self._gather = None
+            return
+        if len(pieces) == 1:  # itemgetter returns a tuple from two slices or more
+            pieces.append((b"", 0, 0))
+        self._pack = struct.Struct(">" + row_tags).pack
+        # Constants at even places, the row's slices go to the odd ones (per call, into
+        # a copy: a sender may be called from more than one thread).
+        self._parts = tuple(part for const, _a, _b in pieces for part in (const, b""))
+        self._gather = operator.itemgetter(*(slice(a, b) for _const, a, b in pieces))
+
+    def encode(self, row: Sequence[Arg]) -> bytes:
+        """The framed elements (size, message, size, message ...) of one row."""
+        gather = self._gather
+        if gather is None:
+            return self._pack(*self._parts, *row)
+        parts = list(self._parts)
+        parts[1::2] = gather(self._pack(*row))
+        return b"".join(parts)
+
+    def split(self, framed: bytes) -> list[bytes]:
+        """The messages of :meth:`encode`'s result, each as its own datagram would be."""
+        return [framed[start:stop] for start, stop in self.cuts]
+
+
 def encode_bundle(timetag: int, messages: Sequence[bytes]) -> bytes:
     """An OSC bundle of already encoded messages (or bundles) with an NTP ``timetag``.
 
@@ -286,7 +364,7 @@ class BundleBuffer:
     system call, not the bytes, is what a datagram costs.
     """
 
-    __slots__ = ("_parts", "_size", "limit")
+    __slots__ = ("_count", "_parts", "_size", "limit")
 
     def __init__(self, limit: int) -> None:
         if limit < _EMPTY_BUNDLE_SIZE + _SIZE.size + 4:
@@ -294,10 +372,23 @@ class BundleBuffer:
         self.limit = limit
         self._parts: list[bytes] = [_IMMEDIATE_HEAD]
         self._size = _EMPTY_BUNDLE_SIZE
+        self._count = 0
 
     def __len__(self) -> int:
         """Elements waiting."""
-        return (len(self._parts) - 1) // 2
+        return self._count
+
+    def put(self, framed: bytes, count: int) -> bool:
+        """Queue ``count`` elements already framed (:meth:`FrameEncoder.encode`) as one
+        part, if they all fit the current datagram; False (nothing queued) if not, and
+        the caller adds them one by one (so a datagram ends where it would have)."""
+        size = self._size + len(framed)
+        if size > self.limit:
+            return False
+        self._parts.append(framed)
+        self._size = size
+        self._count += count
+        return True
 
     def add(self, element: bytes) -> bytes | None:
         """Queue one message (or bundle); a datagram to send now when it did not fit the
@@ -315,6 +406,7 @@ class BundleBuffer:
         parts.append(_SIZE.pack(size))
         parts.append(element)
         self._size += need
+        self._count += 1
         return done
 
     def take(self) -> bytes | None:
@@ -325,6 +417,7 @@ class BundleBuffer:
         data = b"".join(parts)
         self._parts = [_IMMEDIATE_HEAD]
         self._size = _EMPTY_BUNDLE_SIZE
+        self._count = 0
         return data
 
 

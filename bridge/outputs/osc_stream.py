@@ -2,19 +2,24 @@
 
 Built once per subscription (:meth:`bridge.outputs.osc.OscOutput.sinks_for`): its
 addresses, type tags, labels, datagram split and rate gate are computed here, from the
-plan's channel labels and the catalog, so a sample costs one ``struct.pack`` per message.
-Sockets are the output's (:class:`Output` says what a sender needs of it).
+plan's channel labels and the catalog. A stream whose messages have a fixed numeric shape
+(every native numeric stream but com and fac, unless ``bundle = "sample_time"``) is
+encoded by one :class:`FrameEncoder`: a sample costs one ``struct.pack`` for all its
+messages (the EEG vector and its electrodes together) and one join, already framed as
+bundle elements. Sockets are the output's (:class:`Output` says what a sender needs of it).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import struct
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from bridge.config import OscSettings
 from bridge.outputs.osc_codec import (
     MAX_MESSAGE,
+    FrameEncoder,
     MessageEncoder,
     bundle_overhead,
     day_time,
@@ -50,7 +55,7 @@ class Output(Protocol):
     def base_address(self, headset_id: str) -> str: ...
     def epoch_time(self, lsl_time: float) -> float: ...
     def send_messages(self, messages: Sequence[bytes], lsl_time: float | None) -> None: ...
-    def send_message(self, message: bytes) -> None: ...
+    def send_framed(self, framed: bytes, frame: FrameEncoder) -> None: ...
 
 
 class StreamSender:
@@ -133,15 +138,10 @@ class StreamSender:
         cap = settings.rate_caps.get(plan.stream)
         rate = plan.nominal_rate
         self._gate = RateGate(cap, rate) if cap is not None and (rate <= 0 or cap < rate) else None
-        # The common case (vector, no time): one pack, one message to the output.
-        self._fast = (
-            self._vector[0][0].encode
-            if len(self._vector) == 1 and not self._split and not self._actions
-            and not self._timed and settings.bundle != "sample_time" and numeric
-            and self._electrodes is None and not self._bands
-            else None
-        )
         self._limit = limit
+        self._frame, self._extend = (
+            self._framed(count) if numeric and settings.bundle != "sample_time" else (None, None)
+        )
         self.preset_empty = self._preset is not None and self._preset.empty
         self._reported = False
         self.messages = 0
@@ -151,6 +151,47 @@ class StreamSender:
         for target, chunk in labels_messages(address, names, limit):
             self.labels.append(encode_message(target, chunk))
             self._label_addresses.append(target)
+
+    def _framed(
+        self, count: int
+    ) -> tuple[FrameEncoder | None, Callable[[Sequence[Any], float], Sequence[Any]] | None]:
+        """The frame encoder of every message ``_send`` makes, in its order, and what
+        turns a sample into the encoder's row (None: the sample is the row); (None, None)
+        when a sample's messages vary: presets, on-change numbers, actions, a message too
+        large for one datagram. The row is the time's three numbers (if timed), then the
+        channels, then the band means: a timed vector is then one run of the row."""
+        if self._preset is not None or self._on_change or self._actions:
+            return None, None
+        stamp = [0, 1, 2] if self._timed else []
+        first = len(stamp)
+        bands = first + count
+        table: list[tuple[MessageEncoder, Sequence[int]]] = [
+            (encoder, stamp + list(range(first + part.start, first + part.stop)))
+            for encoder, part in self._vector
+        ]
+        if self._electrodes is not None:
+            encoder, indices = self._electrodes
+            table.append((encoder, stamp + [first + i for i in indices]))
+        table += [(encoder, [bands + k]) for k, (encoder, _i, _s) in enumerate(self._bands)]
+        table += [(encoder, [first + index]) for encoder, index in self._split]
+        if self._time is not None:
+            table.append((self._time, stamp))
+        if not table or any(encoder.size > self._limit for encoder, _columns in table):
+            return None, None
+        tags = "i" * len(stamp) + "f" * (count + len(self._bands))
+        extend = self._extended if self._timed or self._bands else None
+        return FrameEncoder(tags, table), extend
+
+    def _extended(self, sample: Sequence[Any], lsl_time: float) -> Sequence[Any]:
+        """The frame row of a sample: its time (if timed), its channels, its band means
+        (computed as ``_send`` computes them, so the floats are the same)."""
+        row: list[Any] = []
+        if self._timed:
+            row += day_time(self._out.epoch_time(lsl_time) if self._epoch else lsl_time)
+        row += sample
+        for _encoder, indices, scale in self._bands:
+            row.append(sum([sample[i] for i in indices]) * scale)
+        return row
 
     @property
     def addresses(self) -> list[str]:
@@ -175,12 +216,18 @@ class StreamSender:
         if gate is not None and not gate.admit(lsl_time):
             return
         try:
-            fast = self._fast
-            if fast is not None:
-                self._out.send_message(fast(sample))
-                self.messages += 1
+            frame = self._frame
+            if frame is None:
+                self._send(sample, lsl_time)
                 return
-            self._send(sample, lsl_time)
+            extend = self._extend
+            try:
+                framed = frame.encode(sample if extend is None else extend(sample, lsl_time))
+            except (OverflowError, struct.error):  # out of range: the careful encoders
+                self._send(sample, lsl_time)
+                return
+            self._out.send_framed(framed, frame)
+            self.messages += frame.count
         except Exception as exc:  # never into the LSL path
             self.errors += 1
             if not self._reported:
@@ -283,7 +330,7 @@ class _Planned:
     def send_messages(self, messages: Sequence[bytes], lsl_time: float | None) -> None:
         pass
 
-    def send_message(self, message: bytes) -> None:
+    def send_framed(self, framed: bytes, frame: FrameEncoder) -> None:
         pass
 
 
