@@ -212,6 +212,20 @@ def test_error_table() -> None:
     assert action_for(-32603, 3) is Action.REJECT
 
 
+def test_the_injector_agrees_with_the_error_table() -> None:
+    """The injector's own outcomes say, for a marker, what the protocol table says for
+    injectMarker: refused for good where the table drops it, the session's end where the
+    table restarts the session, a new record where it retries (-32011)."""
+    from bridge.cortex.errors import Action as Rule
+    from bridge.cortex.errors import error_rule
+    from bridge.markers.injector import ERROR_ACTIONS
+
+    meaning = {Action.REJECT: Rule.DROP_STREAM, Action.END: Rule.RESTART_SESSION,
+               Action.WAIT_RECORD: Rule.RETRY}  # fmt: skip
+    for code, action in ERROR_ACTIONS.items():
+        assert error_rule(code, "injectMarker").action is meaning[action], code
+
+
 def test_inject_args_use_the_original_time() -> None:
     mapping = mapping_from_epoch(1_700_000_000.0)
     assert mapping.source is ClockSource.EPOCH
