@@ -81,8 +81,10 @@ class CortexTestClient:
         if url.startswith("wss://"):
             ctx = threaded_client_tls(ca_pem)
         # Entered as a context manager (websockets >= 17.1 warns otherwise); close() exits.
+        # close_timeout: a test that leaves the simulator streaming need not wait 10 s for
+        # its closing handshake (one did, behind a backlog of data frames).
         self.ws: _ClientConnection = _ws_connect(
-            url, ssl=ctx, compression=None, max_size=2**24
+            url, ssl=ctx, compression=None, max_size=2**24, close_timeout=2
         ).__enter__()
         self.inbox: list[tuple[float, _Any]] = []  # (arrival epoch time, decoded message)
         self.raw: list[str] = []  # messages that were not JSON

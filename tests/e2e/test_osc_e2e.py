@@ -147,6 +147,8 @@ def test_every_stream_arrives_with_its_shape_and_rate(
     assert not dump.errors
 
 
+# OSC targets behave alike whichever dialect the Cortex speaks: Cortex 2+ only.
+@pytest.mark.parametrize("dialect", ["v2"], indirect=True)
 def test_closed_port_and_full_receiver_do_not_touch_lsl(
     sim: SimulatorThread, headset_id: str, caplog: pytest.LogCaptureFixture
 ) -> None:
