@@ -13,7 +13,7 @@ import asyncio
 import json
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 Command = Callable[[], Any]
@@ -52,3 +52,14 @@ async def serve_commands(commands: Mapping[str, Command]) -> None:
         if asyncio.iscoroutine(result):
             result = await result
         emit({"ok": line, "result": result})
+
+
+async def serve_result(run: Awaitable[Any]) -> None:
+    """Say the child is subscribed, then answer ``result`` with what ``run`` returns (the
+    parent asks when its measuring window ends) until ``quit``."""
+
+    async def result() -> Any:
+        return await run
+
+    emit({"subscribed": True})
+    await serve_commands({"result": result})

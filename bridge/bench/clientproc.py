@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
-from bridge.bench.childproc import Command, emit, serve_commands
+from bridge.bench.childproc import serve_result
 from bridge.cortex.connection import MAX_MESSAGE_BYTES
 from bridge.cortex.protocol import RequestBuilder, is_data
 from bridge.simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
@@ -124,12 +124,7 @@ async def main(params: dict[str, Any]) -> None:
         elif mode == "stamp":
             run = asyncio.create_task(stamp(ws, float(params["seconds"])))
 
-        async def result() -> dict[str, Any]:
-            return await run
-
-        commands: dict[str, Command] = {"result": result}
-        emit({"subscribed": True})
-        await serve_commands(commands)
+        await serve_result(run)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-from bridge.bench.childproc import Command, emit, serve_commands
+from bridge.bench.childproc import serve_result
 from bridge.cortex.connection import MAX_MESSAGE_BYTES
 from bridge.simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
@@ -160,13 +160,8 @@ async def main(params: dict[str, Any]) -> None:
         else:
             run = stamp(listener, float(params["seconds"]))
 
-    async def result() -> dict[str, Any]:
-        return await run
-
-    commands: dict[str, Command] = {"result": result}
-    emit({"subscribed": True})
     try:
-        await serve_commands(commands)
+        await serve_result(run)
     finally:
         transport.disconnect()
 

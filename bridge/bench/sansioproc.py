@@ -25,7 +25,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
-from bridge.bench.childproc import Command, emit, serve_commands
+from bridge.bench.childproc import serve_result
 from bridge.cortex.connection import MAX_MESSAGE_BYTES
 from bridge.simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
@@ -106,13 +106,8 @@ async def main(params: dict[str, Any]) -> None:
                streams=["eeg"])
     run = drain(lean, int(params["frames"]), float(params["timeout"]))  # type: ignore[arg-type]
 
-    async def result() -> dict[str, Any]:
-        return await run
-
-    commands: dict[str, Command] = {"result": result}
-    emit({"subscribed": True})
     try:
-        await serve_commands(commands)
+        await serve_result(run)
     finally:
         transport.close()
 
