@@ -319,10 +319,14 @@ class HeadsetSession:
             EventName.STREAM_STALLED, self.hid, at=pylsl.local_clock() - silent, silent_s=silent
         ).lsl_time
         received = _counters(routes).received
+
+        def data_again() -> bool:
+            return _counters(routes).received != received
+
         probe = asyncio.ensure_future(self.api.get_cortex_info())
         try:
             while not probe.done():
-                if _counters(routes).received != received:
+                if data_again():
                     return
                 self._check_live(routes)
                 await asyncio.wait({probe}, timeout=CLOCK_CHECK_SECONDS)
@@ -331,14 +335,14 @@ class HeadsetSession:
             except CortexError:
                 pass  # an error is an answer too
             except TimeoutError:
-                if _counters(routes).received != received:
+                if data_again():
                     return
                 reason = f"Cortex sent nothing for {silent:.1f} s and does not answer"
                 self.host.request_reconnect(reason)
                 raise SessionEnded(reason) from None
             deadline = time.monotonic() + STALL_ANSWER_GRACE
             while time.monotonic() < deadline:
-                if _counters(routes).received != received:
+                if data_again():
                     return
                 self._check_live(routes)
                 await asyncio.sleep(CLOCK_CHECK_SECONDS)
