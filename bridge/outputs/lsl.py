@@ -473,7 +473,9 @@ def published_elsewhere(headset_id: str, own_uids: set[str]) -> pylsl.StreamInfo
     ``PUBLISHED_LOOKUP_S`` when there is none; run it off the event loop."""
     timeout = PUBLISHED_LOOKUP_S
     prefix = f"{SOURCE_ID_PREFIX}:{headset_id}:"
-    if timeout <= 0 or "'" in prefix:
+    if timeout <= 0:
+        return None  # not listening
+    if "'" in prefix:
         return None  # not expressible in liblsl's XPath; a headset id never has one
     found = pylsl.resolve_bypred(f"starts-with(source_id,'{prefix}')", 1, timeout)
     return next((info for info in found if info.uid() not in own_uids), None)
